@@ -1,0 +1,253 @@
+"""The `repaint-fill` command: fill, example, models, download, serve, train.
+
+User errors print one line that says what is wrong and what to do, and exit 2; never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import warnings
+from collections.abc import Callable, Sequence
+from importlib import resources
+from pathlib import Path
+
+import torch
+
+from . import __version__
+from .devices import DEVICE_CHOICES, DTYPE_CHOICES, DeviceError, configure_threads
+from .imaging import (
+    ImageInputError,
+    coverage_from_mask,
+    fill_in_original_mode,
+    open_image,
+    save_atomically,
+)
+from .models import EMBEDDED, ModelError
+from .presets import PRESETS, resolve_settings
+from .sampler import FillCancelled, StepInfo
+from .schedule import ScheduleError
+
+USER_ERRORS = (ImageInputError, ModelError, DeviceError, ScheduleError)
+
+
+class UserError(Exception):
+    """A problem the user can fix; printed as one line."""
+
+
+def add_sampling_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options shared by `fill` and `example`."""
+    parser.add_argument("--preset", choices=list(PRESETS), default=None, help="default: fast")
+    parser.add_argument("--steps", type=int, help="respaced diffusion steps T (<= 1000)")
+    parser.add_argument("--jump-length", type=int, help="jump length j")
+    parser.add_argument("--jump-n-sample", type=int, help="resamplings r (1 = no resampling)")
+    parser.add_argument("--start-resampling", type=int, help="resample only below this index")
+    parser.add_argument("--reverse-step", choices=["ddpm", "ddim"], help="default: ddpm")
+    parser.add_argument("--eta", type=float, help="noise of the ddim step (0 = deterministic)")
+    parser.add_argument("--seed", type=int, help="seed (variation i uses seed + i); default random")
+    parser.add_argument("--variations", type=int, default=1, help="results to make in one batch")
+    parser.add_argument("--context-margin", type=int, help="pixels of context around the mask")
+    parser.add_argument("--model", default=EMBEDDED, help="embedded, a folder, .pt, or a hub id")
+    parser.add_argument("--device", choices=DEVICE_CHOICES, default="auto")
+    parser.add_argument("--dtype", choices=DTYPE_CHOICES, default="auto")
+    parser.add_argument("--threads", type=int, help="CPU threads (default: cores - 1)")
+    parser.add_argument("--report", type=Path, help="write a JSON report of the run here")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+class OneLineErrorParser(argparse.ArgumentParser):
+    """argparse, but usage errors are one line that points at --help."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = OneLineErrorParser(
+        prog="repaint-fill", description="RePaint diffusion inpainting for Krita and GIMP."
+    )
+    parser.add_argument("--version", action="version", version=f"repaint-fill {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=OneLineErrorParser)
+
+    fill = commands.add_parser("fill", help="fill the white region of MASK in IMAGE")
+    fill.add_argument("image", type=Path)
+    fill.add_argument("--mask", type=Path, required=True, help="8-bit gray, 255 = fill, 0 = keep")
+    fill.add_argument("-o", "--output", type=Path, required=True)
+    add_sampling_arguments(fill)
+    fill.set_defaults(handler=run_fill)
+
+    example = commands.add_parser("example", help="fill the bundled example image")
+    example.add_argument("-o", "--output", type=Path, default=Path("repaint-fill-example.png"))
+    add_sampling_arguments(example)
+    example.set_defaults(handler=run_example)
+
+    models = commands.add_parser("models", help="list known and locally available models")
+    models.set_defaults(handler=run_models)
+
+    download = commands.add_parser("download", help="fetch a hub model into the local cache")
+    download.add_argument("model", help="a Hugging Face hub id in diffusers format")
+    download.set_defaults(handler=run_download)
+
+    _add_optional_command(commands, "serve", "serve the HTTP API", "server", "serve")
+    _add_optional_command(commands, "train", "train a model", "training.train", "train")
+    _add_optional_command(commands, "bench", "run the benchmarks", "bench", "bench")
+    return parser
+
+
+def _add_optional_command(commands, name: str, help_text: str, module: str, stem: str) -> None:
+    """Subcommands whose modules carry their own arguments (add_<stem>_arguments/run_<stem>)."""
+    from importlib import import_module
+
+    sub = commands.add_parser(name, help=help_text)
+    try:
+        owner = import_module(f"{__package__}.{module}")
+    except ImportError as error:
+        missing = str(error)
+        sub.set_defaults(handler=lambda _args: _unavailable(name, missing))
+        return
+    getattr(owner, f"add_{stem}_arguments")(sub)
+    sub.set_defaults(handler=getattr(owner, f"run_{stem}"))
+
+
+def _unavailable(name: str, reason: str) -> int:
+    raise UserError(f"`{name}` is not available in this installation ({reason})")
+
+
+def output_paths(output: Path, variations: int) -> list[Path]:
+    """`-o out.png` -> [out.png] or, with K > 1 variations, [out-1.png, ..., out-K.png]."""
+    if variations == 1:
+        return [output]
+    return [output.with_name(f"{output.stem}-{i}{output.suffix}") for i in range(1, variations + 1)]
+
+
+def progress_callback(quiet: bool) -> tuple[Callable[[StepInfo], None], Callable[[], None]]:
+    """A tqdm progress bar on stderr (steps and ETA) as a step callback, and its closer."""
+    from tqdm import tqdm
+
+    bar = None
+
+    def on_step(info: StepInfo) -> None:
+        nonlocal bar
+        if bar is None:
+            bar = tqdm(
+                total=info.total, unit="call", desc="RePaint", disable=quiet, file=sys.stderr
+            )
+        bar.update(info.step - bar.n)
+
+    def close() -> None:
+        if bar is not None:
+            bar.close()
+
+    return on_step, close
+
+
+def run_fill(args: argparse.Namespace) -> int:
+    from .engine import Engine, FillRequest
+
+    image = open_image(args.image)
+    coverage = coverage_from_mask(open_image(args.mask))
+    if coverage.min() > 0:
+        warnings.warn(
+            "the mask covers the whole image: nothing to match, pure generation", stacklevel=1
+        )
+    settings = resolve_settings(
+        args.preset,
+        steps=args.steps,
+        jump_length=args.jump_length,
+        jump_n_sample=args.jump_n_sample,
+        start_resampling=args.start_resampling,
+        reverse_step=args.reverse_step,
+        eta=args.eta,
+    )
+    request = FillRequest(
+        image, coverage, settings, args.seed, args.variations, args.context_margin
+    )
+    from .engine import validate_request
+
+    validate_request(request)  # fail on bad input before the (slow) model load
+    targets = output_paths(args.output, args.variations)
+    if not args.output.parent.resolve().is_dir():
+        raise UserError(f"{args.output.parent}: output folder does not exist")
+    threads = configure_threads(args.threads)
+    engine = Engine.load(args.model, args.device, args.dtype)
+    on_step, close = progress_callback(args.quiet)
+    try:
+        result = engine.fill(request, callback=on_step)
+    finally:
+        close()
+    for target, fill in zip(targets, result.fills):
+        save_atomically(fill_in_original_mode(image, fill, coverage, result.crop), target)
+        print(target)
+    if args.report:
+        report = {**result.report, "threads": threads, "outputs": [str(t) for t in targets]}
+        args.report.write_text(json.dumps(report, indent=2) + "\n")
+    print(
+        f"filled {result.crop.width}x{result.crop.height} crop with {result.report['model']} "
+        f"({result.report['model_calls']} model calls, {result.report['seconds']:.1f} s, "
+        f"seeds {result.seeds})",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def example_files() -> tuple[Path, Path]:
+    """The bundled example image and its mask."""
+    folder = Path(str(resources.files("repaint_fill_backend") / "examples"))
+    return folder / "example.png", folder / "example_mask.png"
+
+
+def run_example(args: argparse.Namespace) -> int:
+    args.image, args.mask = example_files()
+    if not args.image.is_file():
+        raise UserError(f"the bundled example is missing ({args.image}); reinstall repaint-fill")
+    print(f"filling the bundled example {args.image} with model {args.model}", file=sys.stderr)
+    return run_fill(args)
+
+
+def run_models(_args: argparse.Namespace) -> int:
+    from .catalog import model_lines
+
+    for line in model_lines():
+        print(line)
+    return 0
+
+
+def run_download(args: argparse.Namespace) -> int:
+    from .models import download_hub_model
+
+    print(download_hub_model(args.model))
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.handler(args) or 0)
+    except (UserError, *USER_ERRORS) as error:
+        print(f"repaint-fill: error: {error}", file=sys.stderr)
+        return 2
+    except FillCancelled:
+        print("repaint-fill: cancelled", file=sys.stderr)
+        return 130
+    except KeyboardInterrupt:
+        print("repaint-fill: interrupted", file=sys.stderr)
+        return 130
+    except torch.OutOfMemoryError:
+        print(
+            "repaint-fill: error: out of GPU memory; use fewer --variations, --dtype fp16, "
+            "or a smaller selection",
+            file=sys.stderr,
+        )
+        return 3
+    except MemoryError:
+        print(
+            "repaint-fill: error: out of memory; use fewer --variations or a smaller mask",
+            file=sys.stderr,
+        )
+        return 3
+
+
+if __name__ == "__main__":
+    sys.exit(main())

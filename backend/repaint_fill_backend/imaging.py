@@ -1,0 +1,201 @@
+"""Pixels in and out: reading images and masks, crop planning, working size, compositing.
+
+Conventions: the wire/file mask is 8-bit coverage, 255 = fill, 0 = keep. It becomes ``keep_mask``
+(1 = keep) exactly once, in ``to_model_tensors``. Compositing uses the soft coverage as alpha.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+# Pillow's decompression-bomb guard, set explicitly: 64 megapixels is more than any crop we fill.
+MAX_IMAGE_PIXELS = 64 * 1024 * 1024
+Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
+
+SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I")
+
+
+class ImageInputError(ValueError):
+    """An image or mask cannot be used; the message says what is wrong and what to do."""
+
+
+@dataclass(frozen=True)
+class Rect:
+    x: int
+    y: int
+    width: int
+    height: int
+
+    @property
+    def box(self) -> tuple[int, int, int, int]:
+        return (self.x, self.y, self.x + self.width, self.y + self.height)
+
+
+def open_image(path: str | Path) -> Image.Image:
+    """Open an image file with EXIF orientation applied; clear errors for unreadable files."""
+    try:
+        with Image.open(path) as raw:
+            raw.load()
+            return ImageOps.exif_transpose(raw)
+    except FileNotFoundError as error:
+        raise ImageInputError(f"{path}: no such file") from error
+    except IsADirectoryError as error:
+        raise ImageInputError(f"{path}: is a folder, expected an image file") from error
+    except Image.DecompressionBombError as error:
+        raise ImageInputError(
+            f"{path}: image too large (over {MAX_IMAGE_PIXELS} pixels); crop or scale it first"
+        ) from error
+    except (UnidentifiedImageError, OSError, SyntaxError) as error:
+        raise ImageInputError(f"{path}: not a readable image ({error})") from error
+
+
+def to_rgb8(image: Image.Image) -> np.ndarray:
+    """Any Pillow image as (H, W, 3) uint8 sRGB-ish RGB (16-bit scaled, palette expanded)."""
+    if image.mode in SIXTEEN_BIT_MODES:
+        values = np.asarray(image, dtype=np.float64)
+        peak = 65535.0 if values.max() > 255 or image.mode != "I" else 255.0
+        gray = np.clip(np.round(values / peak * 255.0), 0, 255).astype(np.uint8)
+        return np.repeat(gray[..., None], 3, axis=2)
+    if image.mode == "F":
+        gray = np.clip(np.round(np.asarray(image) * 255.0), 0, 255).astype(np.uint8)
+        return np.repeat(gray[..., None], 3, axis=2)
+    return np.asarray(
+        image.convert("RGBA" if "transparency" in image.info else image.mode).convert("RGB")
+    )
+
+
+def coverage_from_mask(mask: Image.Image) -> np.ndarray:
+    """Mask image -> (H, W) uint8 coverage, 255 = fill. Colour masks use their luminance."""
+    if mask.mode in SIXTEEN_BIT_MODES:
+        values = np.asarray(mask, dtype=np.float64)
+        peak = 65535.0 if values.max() > 255 else 255.0
+        return np.clip(np.round(values / peak * 255.0), 0, 255).astype(np.uint8)
+    if mask.mode in ("LA", "RGBA", "PA"):
+        mask = mask.convert("RGBA")
+        mask = Image.alpha_composite(Image.new("RGBA", mask.size, (0, 0, 0, 255)), mask)
+    return np.asarray(mask.convert("L"))
+
+
+def mask_bbox(coverage: np.ndarray) -> Rect | None:
+    """Bounding box of the pixels with any coverage; None when the mask is empty."""
+    rows, cols = np.any(coverage > 0, axis=1), np.any(coverage > 0, axis=0)
+    if not rows.any():
+        return None
+    y0, y1 = np.flatnonzero(rows)[[0, -1]]
+    x0, x1 = np.flatnonzero(cols)[[0, -1]]
+    return Rect(int(x0), int(y0), int(x1 - x0 + 1), int(y1 - y0 + 1))
+
+
+def plan_crop(bbox: Rect, image_size: tuple[int, int], margin: int | None = None) -> Rect:
+    """The context crop: bbox padded by ``margin`` (default: half its longest side, >= 16 px),
+    clamped to the image."""
+    width, height = image_size
+    pad = margin if margin is not None else max(16, max(bbox.width, bbox.height) // 2)
+    x0, y0 = max(0, bbox.x - pad), max(0, bbox.y - pad)
+    x1 = min(width, bbox.x + bbox.width + pad)
+    y1 = min(height, bbox.y + bbox.height + pad)
+    return Rect(x0, y0, x1 - x0, y1 - y0)
+
+
+def working_size(crop_size: tuple[int, int], native_size: int, stride: int) -> tuple[int, int]:
+    """Longest side = the model's native size; each side a multiple of ``stride`` (>= stride)."""
+    width, height = crop_size
+    scale = native_size / max(width, height)
+    return (
+        max(stride, round(width * scale / stride) * stride),
+        max(stride, round(height * scale / stride) * stride),
+    )
+
+
+def to_model_tensors(
+    crop_rgb: np.ndarray, crop_coverage: np.ndarray, size: tuple[int, int]
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Scale a crop to the working size: (known in [-1, 1] (1,3,h,w), keep_mask (1,1,h,w)).
+
+    keep_mask is 1 only where the scaled coverage is exactly 0, so partially covered pixels are
+    generated (and later blended by their soft coverage).
+    """
+    image = Image.fromarray(crop_rgb).resize(size, Image.Resampling.LANCZOS)
+    known = torch.from_numpy(np.asarray(image, dtype=np.float32) / 127.5 - 1.0)
+    mask = Image.fromarray(crop_coverage).resize(size, Image.Resampling.BILINEAR)
+    keep_mask = torch.from_numpy((np.asarray(mask) == 0).astype(np.float32))
+    return known.permute(2, 0, 1)[None], keep_mask[None, None]
+
+
+def from_model_tensor(sample: torch.Tensor, size: tuple[int, int]) -> np.ndarray:
+    """One (3, h, w) sample in [-1, 1] -> (H, W, 3) uint8 scaled back to the crop size."""
+    pixels = ((sample.detach().float().cpu().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+    image = Image.fromarray(pixels.permute(1, 2, 0).numpy())
+    return np.asarray(image.resize(size, Image.Resampling.LANCZOS))
+
+
+def composite(original: np.ndarray, fill: np.ndarray, coverage: np.ndarray) -> np.ndarray:
+    """Blend ``fill`` over ``original`` (same dtype/shape) with alpha = coverage / 255.
+
+    Where coverage is 0 the original values are returned unchanged (byte-identical).
+    """
+    alpha = coverage.astype(np.float64) / 255.0
+    if original.ndim == 3:
+        alpha = alpha[..., None]
+    blended = original.astype(np.float64) * (1 - alpha) + fill.astype(np.float64) * alpha
+    result = np.round(blended).astype(original.dtype)
+    untouched = coverage == 0
+    result[untouched] = original[untouched]
+    return result
+
+
+def fill_in_original_mode(
+    original: Image.Image, fill_rgb: np.ndarray, coverage: np.ndarray, crop: Rect
+) -> Image.Image:
+    """Composite an RGB fill of the crop into the full image, keeping the input's pixel format
+    where it can (RGB, RGBA, L, LA, 16-bit gray); other formats come back as RGB(A)."""
+    image = original
+    if image.mode not in ("RGB", "RGBA", "L", "LA", *SIXTEEN_BIT_MODES):
+        image = image.convert("RGBA" if image.has_transparency_data else "RGB")
+    pixels = np.array(image)
+    region = (slice(crop.y, crop.y + crop.height), slice(crop.x, crop.x + crop.width))
+    cover = coverage[region]
+    target = _fill_in_mode(fill_rgb, image.mode, pixels.dtype)
+    if image.mode in ("RGBA", "LA"):
+        colour = pixels[region][..., :-1]
+        pixels[region + (slice(0, -1),)] = composite(colour, target, cover)
+        alpha = pixels[region][..., -1]
+        pixels[region + (-1,)] = composite(alpha, np.full_like(alpha, 255), cover)
+    else:
+        pixels[region] = composite(pixels[region], target, cover)
+    return Image.fromarray(pixels)
+
+
+def _fill_in_mode(fill_rgb: np.ndarray, mode: str, dtype: np.dtype) -> np.ndarray:
+    """The RGB fill converted to the colour channels of ``mode``."""
+    if mode in ("RGB", "RGBA"):
+        return fill_rgb
+    gray = np.asarray(Image.fromarray(fill_rgb).convert("L"))
+    if mode in SIXTEEN_BIT_MODES:
+        return (gray.astype(np.int64) * 257).astype(dtype)
+    return gray[..., None] if mode == "LA" else gray
+
+
+def save_atomically(image: Image.Image, path: str | Path) -> None:
+    """Write through a temporary file in the same folder and rename: no half-written outputs."""
+    target = Path(path)
+    if not target.parent.is_dir():
+        raise ImageInputError(f"{target.parent}: output folder does not exist")
+    suffix = target.suffix or ".png"
+    fd, temp_name = tempfile.mkstemp(prefix=f".{target.stem}-", suffix=suffix, dir=target.parent)
+    os.close(fd)
+    try:
+        if suffix.lower() in (".jpg", ".jpeg") and image.mode not in ("RGB", "L"):
+            image = image.convert("RGB")
+        image.save(temp_name, format=Image.registered_extensions().get(suffix.lower(), "PNG"))
+        os.replace(temp_name, target)
+    except (OSError, ValueError, KeyError) as error:
+        Path(temp_name).unlink(missing_ok=True)
+        raise ImageInputError(f"cannot write {target}: {error}") from error

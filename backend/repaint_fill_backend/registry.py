@@ -1,0 +1,213 @@
+"""Known models: what each is, where a user gets it, its licence, and where it must be put.
+
+Three kinds of entry:
+- ``guided``: a guided-diffusion ``.pt`` checkpoint (the models of the RePaint paper). The user
+  (or the installer, when the address is stable) puts the file into :func:`models_folder`.
+- ``diffusers``: a Hugging Face hub id in diffusers format, fetched into the hub cache on use.
+- ``embedded``: the small model shipped inside the package.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import platformdirs
+
+from .guided_diffusion.config import IMAGENET_256_CONDITIONAL, PAPER_256, GuidedDiffusionConfig
+
+if TYPE_CHECKING:
+    import torch
+
+    from .denoiser import LoadedModel
+
+MODELS_DIR_ENV = "REPAINT_FILL_MODELS_DIR"
+
+_REPAINT_LICENCE = (
+    "no licence stated for the weights; they are distributed by the RePaint authors with code "
+    "under CC BY-NC-SA 4.0 ('academic research use only'): treat as non-commercial research only"
+)
+_OPENAI_LICENCE = "MIT (openai/guided-diffusion, which releases these checkpoints)"
+_GOOGLE_LICENCE = "apache-2.0 (model card on the Hugging Face hub)"
+
+
+@dataclass(frozen=True)
+class RegistryEntry:
+    """One known model. ``size_bytes`` is approximate (the download's size)."""
+
+    name: str
+    kind: str  # guided | diffusers | embedded
+    good_at: str
+    native_size: int
+    licence: str
+    parameters: int | None = None
+    size_bytes: int | None = None
+    file_name: str | None = None  # guided: the checkpoint's file name in the models folder
+    url: str | None = None  # guided: where the file is downloaded from
+    stable_url: bool = False  # True = a plain HTTPS address the installer may fetch
+    source: str | None = None  # the page that documents the model
+    config: GuidedDiffusionConfig | None = None  # guided: the architecture
+    class_label: int | None = None  # guided, class-conditional: None = average of all classes
+    hub_id: str | None = None  # diffusers: the hub repository
+
+
+_UNCONDITIONAL_256 = 552_814_086  # parameters of PAPER_256 (counted on the meta device)
+_CONDITIONAL_256 = 553_838_086  # + a 1000 x 1024 class embedding
+
+_ENTRIES: tuple[RegistryEntry, ...] = (
+    RegistryEntry(
+        name="embedded",
+        kind="embedded",
+        good_at="small textures and backgrounds (grass, fur, stone, sky); shipped with the "
+        "package, works offline and on a CPU; not faces or objects (see its MODEL_CARD.md)",
+        native_size=128,
+        licence="the project's own weights, trained on public-domain and CC0 images "
+        "(MODEL_CARD.md in weights/embedded)",
+    ),
+    RegistryEntry(
+        name="celeba-256",
+        kind="guided",
+        good_at="faces: aligned, frontal, CelebA-HQ style portraits (the paper's face model)",
+        native_size=256,
+        licence=_REPAINT_LICENCE + "; CelebA-HQ itself is for non-commercial research",
+        parameters=_UNCONDITIONAL_256,
+        size_bytes=2_211_300_000,
+        file_name="celeba256_250000.pt",
+        url="https://drive.google.com/uc?id=1norNWWGYP3EZ_o05DmoW1ryKuKMmhlCX",
+        stable_url=False,  # Google Drive: quota limits and confirmation pages
+        source="https://github.com/andreas128/RePaint (download.sh)",
+        config=PAPER_256,
+    ),
+    RegistryEntry(
+        name="places2-256",
+        kind="guided",
+        good_at="scenes and landscapes, indoor and outdoor (the paper's Places2 model)",
+        native_size=256,
+        licence=_REPAINT_LICENCE + "; Places2 itself is for non-commercial research",
+        parameters=_UNCONDITIONAL_256,
+        size_bytes=2_211_300_000,
+        file_name="places256_300000.pt",
+        url="https://drive.google.com/uc?id=1QEl-btGbzQz6IwkXiFGd49uQNTUtTHsk",
+        stable_url=False,
+        source="https://github.com/andreas128/RePaint (download.sh)",
+        config=PAPER_256,
+    ),
+    RegistryEntry(
+        name="imagenet-256",
+        kind="guided",
+        good_at="general photos and objects (ImageNet; unconditional, same architecture as "
+        "the paper's ImageNet model); biased towards dogs like all ImageNet models",
+        native_size=256,
+        licence=_OPENAI_LICENCE,
+        parameters=_UNCONDITIONAL_256,
+        size_bytes=2_211_300_000,
+        file_name="256x256_diffusion_uncond.pt",
+        url="https://openaipublic.blob.core.windows.net/diffusion/jul-2021/256x256_diffusion_uncond.pt",
+        stable_url=True,
+        source="https://github.com/openai/guided-diffusion",
+        config=PAPER_256,
+    ),
+    RegistryEntry(
+        name="imagenet-256-cond",
+        kind="guided",
+        good_at="the paper's ImageNet model (class-conditional); the paper added classifier "
+        "guidance, which repaint-fill does not do: it uses the average class embedding",
+        native_size=256,
+        licence=_OPENAI_LICENCE,
+        parameters=_CONDITIONAL_256,
+        size_bytes=2_215_400_000,
+        file_name="256x256_diffusion.pt",
+        url="https://openaipublic.blob.core.windows.net/diffusion/jul-2021/256x256_diffusion.pt",
+        stable_url=True,
+        source="https://github.com/openai/guided-diffusion",
+        config=IMAGENET_256_CONDITIONAL,
+    ),
+    *(
+        RegistryEntry(
+            name=hub_id,
+            kind="diffusers",
+            good_at=good_at,
+            native_size=256,
+            licence=_GOOGLE_LICENCE,
+            parameters=113_673_219,
+            size_bytes=455_000_000,
+            source=f"https://huggingface.co/{hub_id}",
+            hub_id=hub_id,
+        )
+        for hub_id, good_at in (
+            ("google/ddpm-ema-celebahq-256", "faces (CelebA-HQ); 4x cheaper per step than 552M"),
+            ("google/ddpm-ema-church-256", "church exteriors and buildings (LSUN church)"),
+            ("google/ddpm-ema-bedroom-256", "bedrooms and interiors (LSUN bedroom)"),
+            ("google/ddpm-ema-cat-256", "cats (LSUN cat)"),
+        )
+    ),
+)
+
+
+def registry_entries() -> tuple[RegistryEntry, ...]:
+    """Every known model, the embedded one first."""
+    return _ENTRIES
+
+
+def find_entry(name: str) -> RegistryEntry | None:
+    """The entry called ``name`` (a registry name or a hub id), None if unknown."""
+    return next((entry for entry in _ENTRIES if entry.name == name), None)
+
+
+def entry_for_file(file_name: str) -> RegistryEntry | None:
+    """The guided-diffusion entry whose checkpoint has this file name, None if none has."""
+    return next((e for e in _ENTRIES if e.file_name and e.file_name == file_name), None)
+
+
+def models_folder() -> Path:
+    """Where guided-diffusion checkpoints go: $REPAINT_FILL_MODELS_DIR or <data folder>/models.
+
+    The data folder is platformdirs' user data dir for "repaint-fill" (Linux:
+    $XDG_DATA_HOME/repaint-fill, default ~/.local/share/repaint-fill).
+    """
+    override = os.environ.get(MODELS_DIR_ENV)
+    if override:
+        return Path(override).expanduser()
+    data = platformdirs.user_data_dir("repaint-fill", appauthor=False, roaming=True)
+    return Path(data) / "models"
+
+
+def local_checkpoint(entry: RegistryEntry) -> Path | None:
+    """The entry's checkpoint in the models folder, None if absent or not a guided entry."""
+    if entry.file_name is None:
+        return None
+    path = models_folder() / entry.file_name
+    return path if path.is_file() else None
+
+
+class ModelFileMissing(FileNotFoundError):
+    """A registry model's checkpoint is not in the models folder; the message says how to fix."""
+
+
+def resolve_registry_name(name: str) -> Path:
+    """The checkpoint path of guided-diffusion registry model ``name``.
+
+    Raises KeyError for names that are not guided-diffusion entries and ModelFileMissing (a
+    FileNotFoundError) naming the file, its download address and the folder to put it in.
+    """
+    entry = find_entry(name)
+    if entry is None or entry.kind != "guided" or entry.file_name is None:
+        raise KeyError(f"{name!r} is not a guided-diffusion model of the registry")
+    path = local_checkpoint(entry)
+    if path is not None:
+        return path
+    size = f" (~{entry.size_bytes / 1e9:.1f} GB)" if entry.size_bytes else ""
+    raise ModelFileMissing(
+        f"model {name!r} needs the file {entry.file_name}{size}, which is not in "
+        f"{models_folder()}. Download it from {entry.url} (see {entry.source}) and put it "
+        f"there, or set {MODELS_DIR_ENV} to the folder that holds it. Licence: {entry.licence}."
+    )
+
+
+def load_checkpoint_model(path: Path, device: torch.device, dtype: torch.dtype) -> LoadedModel:
+    """Load a local guided-diffusion ``.pt`` file (see guided_diffusion.load_checkpoint_model)."""
+    from .guided_diffusion.loading import load_checkpoint_model as load
+
+    return load(path, device, dtype)

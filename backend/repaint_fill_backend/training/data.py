@@ -1,0 +1,168 @@
+"""Training images for the embedded model: offline, licence-clean, with random multi-scale crops.
+
+Only images whose own documentation states public domain or CC0 are used; the table below is the
+single source of truth and the model card is generated from it. scikit-learn's sample images
+(china.jpg, flower.jpg, CC-BY-2.0) are held out for validation and must never appear here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+# Images larger than this (short side) are downscaled once at load time: crops are later resized
+# to 64-128 px anyway, and resizing a 1400 px crop every step would dominate the step time.
+MAX_SHORT_SIDE = 512
+
+# Held out for validation (scikit-learn's load_sample_images); checked by the tests.
+VALIDATION_ONLY = ("china.jpg", "flower.jpg")
+
+
+@dataclass(frozen=True)
+class TrainingImage:
+    """One training image and where it comes from, for the model card."""
+
+    name: str
+    source: str
+    licence: str
+    description: str
+
+
+def _skimage(name: str) -> TrainingImage:
+    """Build an entry for a scikit-image bundled image (licences checked in its docstrings)."""
+    licences = {
+        "astronaut": ("public domain (NASA)", "astronaut Eileen Collins, portrait"),
+        "chelsea": ("CC0 (photographer Stefan van der Walt)", "a cat"),
+        "coffee": ("CC0 (photographer Rachel Michetti)", "a cup of coffee"),
+        "rocket": ("public domain (SpaceX)", "a rocket on the launch pad"),
+        "hubble_deep_field": ("public domain (NASA)", "galaxies, Hubble deep field"),
+        "retina": ("CC0 1.0 (Wikimedia Commons)", "fundus photograph of a retina"),
+        "camera": ("CC0 (photographer Lav Varshney)", "a man with a camera (grey)"),
+        "brick": ("CC0 (CC0Textures Bricks25)", "brick wall texture (grey)"),
+        "grass": ("CC0 (CC0Textures)", "grass texture (grey)"),
+        "gravel": ("CC0 (CC0Textures Gravel04)", "gravel texture (grey)"),
+        "text": ("public domain", "printed text on a page (grey)"),
+        "clock": ("public domain (photographer Stefan van der Walt)", "a wall clock (grey)"),
+    }
+    licence, description = licences[name]
+    return TrainingImage(name, f"scikit-image skimage.data.{name}()", licence, description)
+
+
+# Deliberately excluded although bundled: coins and immunohistochemistry ("no known copyright
+# restrictions" is not a licence), moon (no licence stated), lfw_subset (faces of real people).
+TRAINING_IMAGES: tuple[TrainingImage, ...] = (
+    *(
+        _skimage(name)
+        for name in (
+            "astronaut",
+            "chelsea",
+            "coffee",
+            "rocket",
+            "hubble_deep_field",
+            "retina",
+            "camera",
+            "brick",
+            "grass",
+            "gravel",
+            "text",
+            "clock",
+        )
+    ),  # fmt: skip
+    TrainingImage(
+        "grace_hopper",
+        "matplotlib sample data grace_hopper.jpg",
+        "public domain (U.S. Navy photograph)",
+        "portrait of Grace Hopper",
+    ),
+)
+
+
+def _load_pixels(image: TrainingImage) -> np.ndarray:
+    """Return the image as uint8 HxWx3 (grey expanded to RGB)."""
+    if image.name == "grace_hopper":
+        import matplotlib.cbook
+        import matplotlib.image
+
+        with matplotlib.cbook.get_sample_data("grace_hopper.jpg") as handle:
+            pixels = matplotlib.image.imread(handle, format="jpg")
+    else:
+        import skimage.data
+
+        pixels = getattr(skimage.data, image.name)()
+    if pixels.ndim == 2:
+        pixels = np.repeat(pixels[:, :, None], 3, axis=2)
+    return np.ascontiguousarray(pixels[:, :, :3]).astype(np.uint8)
+
+
+def _to_tensor(pixels: np.ndarray) -> torch.Tensor:
+    """uint8 HxWx3 -> float 3xHxW in [0, 1], downscaled so the short side is <= MAX_SHORT_SIDE."""
+    tensor = torch.from_numpy(pixels).permute(2, 0, 1).float().div(255.0)
+    short = min(tensor.shape[1:])
+    if short > MAX_SHORT_SIDE:
+        scale = MAX_SHORT_SIDE / short
+        size = (round(tensor.shape[1] * scale), round(tensor.shape[2] * scale))
+        tensor = F.interpolate(tensor[None], size=size, mode="bilinear", antialias=True)[0]
+    return tensor.clamp(0.0, 1.0)
+
+
+def load_training_images(
+    images: tuple[TrainingImage, ...] = TRAINING_IMAGES,
+) -> list[torch.Tensor]:
+    """Load every training image as a float 3xHxW tensor in [0, 1]."""
+    return [_to_tensor(_load_pixels(image)) for image in images]
+
+
+@dataclass(frozen=True)
+class CropSettings:
+    """How crops are drawn: output size, smallest crop side and colour jitter strengths."""
+
+    resolution: int = 64
+    min_crop: int = 48
+    brightness: float = 0.05  # additive, in [0, 1] units
+    contrast: float = 0.1  # multiplicative around the crop mean: 1 +- contrast
+
+
+def _uniform(generator: torch.Generator, low: float, high: float) -> float:
+    """One uniform float in [low, high) from the given generator."""
+    return low + (high - low) * torch.rand((), generator=generator).item()
+
+
+def random_crop(
+    image: torch.Tensor, settings: CropSettings, generator: torch.Generator
+) -> torch.Tensor:
+    """One augmented square crop of ``image`` at ``settings.resolution``, in [-1, 1].
+
+    The crop side is uniform between ``min_crop`` and the short side, so the model sees both fine
+    texture (small crops upscaled) and whole-scene layout (large crops downscaled). Only
+    brightness/contrast are jittered: hue shifts would teach colours the photos never had.
+    """
+    height, width = image.shape[1:]
+    short = min(height, width)
+    low = min(settings.min_crop, short)
+    side = int(torch.randint(low, short + 1, (), generator=generator))
+    top = int(torch.randint(0, height - side + 1, (), generator=generator))
+    left = int(torch.randint(0, width - side + 1, (), generator=generator))
+    crop = image[:, top : top + side, left : left + side][None]
+    size = (settings.resolution, settings.resolution)
+    crop = F.interpolate(crop, size=size, mode="bilinear", antialias=side > settings.resolution)[0]
+    if torch.rand((), generator=generator).item() < 0.5:
+        crop = crop.flip(-1)
+    contrast = _uniform(generator, 1.0 - settings.contrast, 1.0 + settings.contrast)
+    brightness = _uniform(generator, -settings.brightness, settings.brightness)
+    mean = crop.mean()
+    crop = ((crop - mean) * contrast + mean + brightness).clamp(0.0, 1.0)
+    return crop * 2.0 - 1.0
+
+
+def sample_batch(
+    images: list[torch.Tensor],
+    batch_size: int,
+    settings: CropSettings,
+    generator: torch.Generator,
+) -> torch.Tensor:
+    """A batch of crops (NCHW, [-1, 1]); each item from an image chosen uniformly at random."""
+    indices = torch.randint(0, len(images), (batch_size,), generator=generator).tolist()
+    return torch.stack([random_crop(images[index], settings, generator) for index in indices])

@@ -1,0 +1,125 @@
+"""Generate the embedded model's MODEL_CARD.md from the licence table and the run's numbers."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from diffusers import UNet2DModel
+
+from repaint_fill_backend.training.data import TRAINING_IMAGES, VALIDATION_ONLY
+from repaint_fill_backend.training.model import BETA_END, BETA_START, TRAIN_TIMESTEPS
+
+WEIGHTS_FILE = "unet/diffusion_pytorch_model.safetensors"
+
+
+def measure_forward_seconds(unet: UNet2DModel, size: int, threads: int = 2) -> float:
+    """Median wall time of one batch-1 float32 forward pass at ``size`` on ``threads`` threads."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    model = unet.float().eval()
+    sample = torch.zeros(1, 3, size, size)
+    timestep = torch.tensor([500])
+    times = []
+    with torch.no_grad():
+        model(sample, timestep)  # warm-up: first call allocates
+        for _ in range(5):
+            started = time.perf_counter()
+            model(sample, timestep)
+            times.append(time.perf_counter() - started)
+    torch.set_num_threads(previous)
+    return sorted(times)[len(times) // 2]
+
+
+def _images_table() -> list[str]:
+    """Markdown rows for every training image."""
+    rows = ["| image | source | licence | content |", "|---|---|---|---|"]
+    rows += [f"| {i.name} | {i.source} | {i.licence} | {i.description} |" for i in TRAINING_IMAGES]
+    return rows
+
+
+def _architecture(config: dict[str, Any], parameters: int) -> list[str]:
+    """Markdown lines describing the UNet."""
+    return [
+        f"- diffusers `UNet2DModel`, {parameters:,} parameters, stored as fp16 safetensors.",
+        f"- `sample_size` {config['sample_size']} (native working size: the fill region is scaled "
+        "so its longest side is this), fully convolutional.",
+        f"- `block_out_channels` {list(config['block_out_channels'])}, `layers_per_block` "
+        f"{config['layers_per_block']}, down blocks {list(config['down_block_types'])}, "
+        "self-attention only at the lowest resolution.",
+        f"- Epsilon prediction, fixed variance; DDPM linear betas {BETA_START}..{BETA_END} over "
+        f"{TRAIN_TIMESTEPS} steps (`scheduler/scheduler_config.json`).",
+    ]
+
+
+def _training(info: dict[str, Any]) -> list[str]:
+    """Markdown lines describing the training run."""
+    config = info["config"]
+    # The run may have been started as ``python -m ...training.train``: same options either way.
+    arguments = info["command"].split(maxsplit=1)[1] if " " in info["command"] else ""
+    return [
+        f"- Command (equivalent): `repaint-fill train {arguments}`",
+        f"- Steps: {info['steps']} (AdamW lr {config['lr']} with warm-up and cosine decay, "
+        f"EMA decay {config['ema_decay']}; the shipped weights are the EMA).",
+        f"- Crops: random squares of side 48..short side, resized to {config['resolution']}px "
+        f"(batch {config['batch_size']}); the last {config['final_steps']} planned steps at "
+        f"{config['final_resolution']}px (batch {config['final_batch_size']}). Horizontal flips, "
+        "small brightness/contrast jitter, no hue changes.",
+        f"- Wall time: {info['elapsed_seconds'] / 60:.1f} min on CPU, {config['threads']} thread(s)"
+        " (2-core machine shared with other work).",
+        f"- Final loss (mean of the last 200 steps, epsilon MSE): {info['final_loss']}",
+        f"- Seed: {config['seed']}. Loss curve: `docs/embedded_loss.png`.",
+    ]
+
+
+LIMITS = """\
+## What it is good and bad at
+
+- Good at: filling small to medium holes in textures and photo backgrounds (fur, grass, gravel,
+  brick, stone, sky-like gradients, star fields), keeping local colour and grain consistent.
+- Bad at: anything needing semantics or structure it has never seen. It was trained on only
+  {count} images for a short CPU run, so it memorises those images' statistics. It cannot draw
+  faces, text, objects or straight man-made structures reliably; large holes come out as plausible
+  texture, not content. It is NOT a face model (the training set has two portraits only).
+- For quality fills use a larger diffusers DDPM with `--model` (e.g. a hub id); this model exists
+  so the product works offline out of the box and for tests.
+- Validation images never trained on: scikit-learn's {validation}.
+"""
+
+
+def render_model_card(info: dict[str, Any], config: dict[str, Any], measured: dict) -> str:
+    """The full MODEL_CARD.md text."""
+    lines = ["# RePaint Fill embedded model", ""]
+    lines += ["A small unconditional DDPM shipped inside the package as the default model.", ""]
+    lines += ["## Architecture", "", *_architecture(config, info["parameters"]), ""]
+    lines += [
+        f"- Measured on this 2-core CPU: one batch-1 forward at 128x128, 2 threads: "
+        f"{measured['forward_128_s']:.3f} s (~{measured['calls_in_20s']} model calls in 20 s); "
+        f"weights file {measured['file_mb']:.1f} MB.",
+        "",
+    ]
+    lines += ["## Training data", "", *_images_table(), ""]
+    lines += ["Grey images were expanded to RGB. All images are public domain or CC0 by their "]
+    lines += ["own documentation; other bundled images without a clear licence were excluded.", ""]
+    lines += ["## Training", "", *_training(info), ""]
+    validation = " and ".join(VALIDATION_ONLY)
+    lines += [LIMITS.format(count=len(TRAINING_IMAGES), validation=validation)]
+    return "\n".join(lines)
+
+
+def write_model_card(run_dir: Path, export_dir: Path) -> Path:
+    """Write ``export_dir/MODEL_CARD.md`` for the model exported there from ``run_dir``."""
+    info = json.loads((run_dir / "run_info.json").read_text())
+    unet = UNet2DModel.from_pretrained(export_dir / "unet")
+    forward = measure_forward_seconds(unet, unet.config.sample_size)
+    measured = {
+        "forward_128_s": forward,
+        "calls_in_20s": int(20 / forward),
+        "file_mb": (export_dir / WEIGHTS_FILE).stat().st_size / 1e6,
+    }
+    path = export_dir / "MODEL_CARD.md"
+    path.write_text(render_model_card(info, dict(unet.config), measured))
+    return path

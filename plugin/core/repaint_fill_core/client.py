@@ -1,0 +1,208 @@
+"""HTTP client for the backend API (DESIGN.md, /v1) on urllib, plus the job loop ``run_job``."""
+
+import json
+import os
+import socket
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
+
+from .errors import BackendError, BackendUnavailable, Cancelled, JobFailed, RepaintFillError
+
+ProgressCallback = Callable[[int, int, Optional[float]], None]
+LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1", "[::1]")
+
+
+def is_local_url(url: str) -> bool:
+    """True when the URL points at this machine (loopback)."""
+    host = urllib.parse.urlsplit(url).hostname or ""
+    return host in LOCAL_HOSTS or host.startswith("127.")
+
+
+def _multipart(fields: Mapping[str, str], files: Mapping[str, bytes]) -> Tuple[bytes, str]:
+    """Encode a multipart/form-data body; returns (body, content type)."""
+    boundary = "repaint-fill-" + os.urandom(12).hex()
+    parts: List[bytes] = []
+    for name, value in fields.items():
+        parts.append(
+            '--{}\r\nContent-Disposition: form-data; name="{}"\r\n\r\n'.format(
+                boundary, name
+            ).encode("utf-8")
+            + value.encode("utf-8")
+            + b"\r\n"
+        )
+    for name, content in files.items():
+        head = (
+            '--{}\r\nContent-Disposition: form-data; name="{}"; filename="{}.png"\r\n'
+            "Content-Type: image/png\r\n\r\n".format(boundary, name, name)
+        )
+        parts.append(head.encode("utf-8") + content + b"\r\n")
+    parts.append("--{}--\r\n".format(boundary).encode("utf-8"))
+    return b"".join(parts), "multipart/form-data; boundary=" + boundary
+
+
+def _error_from_response(status: int, body: bytes) -> BackendError:
+    """Map an HTTP error response (JSON error shape or not) to a BackendError."""
+    code, message = "http_{}".format(status), ""
+    try:
+        error = json.loads(body.decode("utf-8"))["error"]
+        code, message = str(error.get("code") or code), str(error.get("message") or "")
+    except (ValueError, KeyError, TypeError, AttributeError, UnicodeDecodeError):
+        message = body[:200].decode("utf-8", "replace").strip()
+    if status in (401, 403):
+        message = (
+            "The backend refused the access token ({}). Make sure the plug-in reads the token "
+            "file the server wrote (setting or REPAINT_FILL_TOKEN_FILE).".format(message or code)
+        )
+    elif not message:
+        message = "The backend answered HTTP {}.".format(status)
+    else:
+        message = "The backend reported an error: {}".format(message)
+    return BackendError(code, message, status)
+
+
+class BackendClient:
+    """One backend at ``url``; every call has a timeout and maps failures to typed errors."""
+
+    def __init__(self, url: str, token: Optional[str] = None, timeout: float = 30.0) -> None:
+        self.url = url.rstrip("/")
+        self.token = token
+        self.timeout = timeout
+        # Loopback traffic must not go through an HTTP proxy from the environment.
+        handlers = [urllib.request.ProxyHandler({})] if is_local_url(url) else []
+        self._opener = urllib.request.build_opener(*handlers)
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        body: Optional[bytes] = None,
+        content_type: Optional[str] = None,
+        auth: bool = True,
+    ) -> Tuple[bytes, Mapping[str, str]]:
+        request = urllib.request.Request(self.url + path, data=body, method=method)
+        if content_type:
+            request.add_header("Content-Type", content_type)
+        if auth and self.token:
+            request.add_header("Authorization", "Bearer " + self.token)
+        try:
+            with self._opener.open(request, timeout=self.timeout) as response:
+                return response.read(), response.headers
+        except urllib.error.HTTPError as exc:
+            raise _error_from_response(exc.code, exc.read()) from exc
+        except (socket.timeout, TimeoutError) as exc:
+            raise BackendUnavailable(
+                "The RePaint Fill backend at {} did not answer within {:g} s. It may be busy or "
+                "stuck: check its console or restart it.".format(self.url, self.timeout)
+            ) from exc
+        except (urllib.error.URLError, ConnectionError, OSError) as exc:
+            reason = getattr(exc, "reason", exc)
+            raise BackendUnavailable(
+                "Cannot reach the RePaint Fill backend at {} ({}). Start it with "
+                "`repaint-fill serve`, or check the backend URL in the RePaint Fill "
+                "settings.".format(self.url, reason)
+            ) from exc
+
+    def _json(self, method: str, path: str, auth: bool = True, **kwargs: Any) -> Any:
+        body, _headers = self._request(method, path, auth=auth, **kwargs)
+        try:
+            return json.loads(body.decode("utf-8"))
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise BackendError(
+                "bad_response",
+                "The server at {} is not a RePaint Fill backend (answer to {} is not JSON). "
+                "Check the backend URL.".format(self.url, path),
+            ) from exc
+
+    def health(self) -> Dict[str, Any]:
+        """GET /v1/health (no token needed)."""
+        return self._json("GET", "/v1/health", auth=False)
+
+    def models(self) -> Any:
+        """GET /v1/models."""
+        return self._json("GET", "/v1/models")
+
+    def submit(self, image_png: bytes, mask_png: bytes, params: Mapping[str, Any]) -> str:
+        """POST /v1/jobs; returns the job id."""
+        body, content_type = _multipart(
+            {"params": json.dumps(dict(params))}, {"image": image_png, "mask": mask_png}
+        )
+        answer = self._json("POST", "/v1/jobs", body=body, content_type=content_type)
+        if not isinstance(answer, dict) or "id" not in answer:
+            raise BackendError("bad_response", "The backend did not return a job id.")
+        return str(answer["id"])
+
+    def status(self, job_id: str) -> Dict[str, Any]:
+        """GET /v1/jobs/{id}: state, progress, step, total, eta."""
+        return self._json("GET", "/v1/jobs/" + urllib.parse.quote(job_id))
+
+    def result(self, job_id: str, index: int = 0) -> Tuple[bytes, Optional[int]]:
+        """GET /v1/jobs/{id}/result?index=i; returns (PNG bytes, seed from X-Seed)."""
+        path = "/v1/jobs/{}/result?index={}".format(urllib.parse.quote(job_id), index)
+        body, headers = self._request("GET", path)
+        seed = headers.get("X-Seed")
+        try:
+            return body, int(seed) if seed is not None else None
+        except ValueError:
+            return body, None
+
+    def cancel(self, job_id: str) -> None:
+        """DELETE /v1/jobs/{id}."""
+        self._request("DELETE", "/v1/jobs/" + urllib.parse.quote(job_id))
+
+
+def _job_error_message(status: Mapping[str, Any]) -> str:
+    error = status.get("error")
+    if isinstance(error, dict):
+        error = error.get("message") or error.get("code")
+    return str(error or status.get("message") or "no reason given")
+
+
+def _cancel_quietly(client: BackendClient, job_id: str) -> Optional[str]:
+    """Ask the backend to cancel; returns why that failed (the user already chose to stop)."""
+    try:
+        client.cancel(job_id)
+    except RepaintFillError as exc:
+        return str(exc)
+    return None
+
+
+def run_job(
+    client: BackendClient,
+    image_png: bytes,
+    mask_png: bytes,
+    params: Mapping[str, Any],
+    on_progress: Optional[ProgressCallback] = None,
+    should_cancel: Optional[Callable[[], bool]] = None,
+    poll_interval: float = 0.5,
+) -> List[Tuple[bytes, Optional[int]]]:
+    """Submit a job, poll it with progress, honour cancellation; returns [(png, seed)] each."""
+    job_id = client.submit(image_png, mask_png, params)
+    while True:
+        if should_cancel is not None and should_cancel():
+            problem = _cancel_quietly(client, job_id)
+            raise Cancelled(
+                "RePaint Fill was cancelled."
+                + (" (The backend job could not be stopped: {})".format(problem) if problem else "")
+            )
+        status = client.status(job_id)
+        state = status.get("state")
+        if on_progress is not None and status.get("total"):
+            eta = status.get("eta")
+            on_progress(
+                int(status.get("step") or 0),
+                int(status["total"]),
+                float(eta) if eta is not None else None,
+            )
+        if state == "done":
+            count = int(status.get("variations") or params.get("variations") or 1)
+            return [client.result(job_id, index) for index in range(count)]
+        if state == "failed":
+            raise JobFailed(
+                "The backend could not fill the selection: {}".format(_job_error_message(status))
+            )
+        if state == "cancelled":
+            raise Cancelled("The fill was cancelled on the backend.")
+        time.sleep(poll_interval)

@@ -1,0 +1,171 @@
+"""Host-agnostic orchestration of one fill, used by the Krita and GIMP adapters.
+
+The adapter (1) plans the crop with ``plan_fill``, (2) reads the crop's RGBA pixels and selection
+coverage, (3) builds a ``FillRequest`` with ``build_request``, (4) runs ``execute`` (off the UI
+thread where the host has one) and (5) inserts the returned ``FillLayer`` values at ``layer.rect``.
+Pixel buffers here are always 8-bit, interleaved, rows top to bottom, straight alpha: RGBA for
+colour (4 bytes a pixel) and one byte a pixel for coverage (0..255, 255 = fully selected).
+"""
+
+import random
+from dataclasses import dataclass
+from typing import Any, Callable, Dict, List, Optional
+
+from .client import BackendClient, ProgressCallback, run_job
+from .errors import BackendError, NoSelection
+from .geometry import Rect, plan_crop
+from .png import decode_png, encode_png
+
+LAYER_PREFIX = "RePaint Fill"
+MAX_SEED = 2**31 - 1
+
+
+@dataclass(frozen=True)
+class FillOptions:
+    """What the user chose; unset (None) values are left to the backend's preset."""
+
+    preset: Optional[str] = None
+    seed: Optional[int] = None
+    variations: int = 1
+    context_margin: int = 64
+    model: Optional[str] = None
+    steps: Optional[int] = None
+    jump_length: Optional[int] = None
+    jump_n_sample: Optional[int] = None
+
+    def to_params(self) -> Dict[str, Any]:
+        """The job params JSON of the HTTP API (only the keys that are set)."""
+        params: Dict[str, Any] = {"variations": max(1, int(self.variations))}
+        for key in ("preset", "seed", "model", "steps", "jump_length", "jump_n_sample"):
+            value = getattr(self, key)
+            if value is not None:
+                params[key] = value
+        return params
+
+
+@dataclass(frozen=True)
+class FillRequest:
+    """Everything sent to the backend for one fill, and what is needed to read the answer."""
+
+    crop: Rect
+    image_png: bytes
+    mask_png: bytes
+    coverage: bytes
+    params: Dict[str, Any]
+
+
+@dataclass(frozen=True)
+class FillLayer:
+    """One result: RGBA pixels of ``rect`` (canvas coordinates), alpha = selection coverage."""
+
+    name: str
+    rect: Rect
+    rgba: bytes
+    seed: Optional[int]
+
+
+def layer_name(seed: Optional[int]) -> str:
+    """The new layer's name, e.g. "RePaint Fill (seed 42)"."""
+    return LAYER_PREFIX if seed is None else "{} (seed {})".format(LAYER_PREFIX, seed)
+
+
+def group_name(count: int) -> str:
+    """The name of the group that holds several variations."""
+    return "{} ({} variations)".format(LAYER_PREFIX, count)
+
+
+def plan_fill(selection_bbox: Optional[Rect], canvas: Rect, context_margin: int) -> Rect:
+    """The crop to read from the host: selection bbox + margin, clamped to the canvas."""
+    if selection_bbox is None:
+        raise NoSelection()
+    return plan_crop(selection_bbox, canvas, context_margin)
+
+
+def flatten_on_white(rgba: bytes) -> bytes:
+    """RGB of straight-alpha RGBA composited over white (transparent context reads as white)."""
+    if len(rgba) % 4:
+        raise ValueError("RGBA buffer length must be a multiple of 4")
+    alpha = rgba[3::4]
+    if alpha.count(255) == len(alpha):  # fully opaque: just drop alpha
+        rgb = bytearray(len(alpha) * 3)
+        for channel in range(3):
+            rgb[channel::3] = rgba[channel::4]
+        return bytes(rgb)
+    rgb = bytearray(len(alpha) * 3)
+    table = [
+        [(value * a + 255 * (255 - a) + 127) // 255 for value in range(256)] for a in range(256)
+    ]
+    for channel in range(3):
+        rgb[channel::3] = bytes(map(lambda v, a: table[a][v], rgba[channel::4], alpha))
+    return bytes(rgb)
+
+
+def build_request(
+    crop: Rect, crop_rgba: bytes, coverage: bytes, options: FillOptions
+) -> FillRequest:
+    """Encode the crop image and the wire mask (255 = fill); choose a seed when none is set."""
+    pixels = crop.width * crop.height
+    if len(crop_rgba) != pixels * 4 or len(coverage) != pixels:
+        raise ValueError(
+            "crop buffers do not match the crop size {}x{}".format(crop.width, crop.height)
+        )
+    if not any(coverage):
+        raise NoSelection()
+    params = options.to_params()
+    if "seed" not in params:
+        # Pick the seed here, so the layer name shows it even if the backend omits X-Seed.
+        params["seed"] = random.SystemRandom().randint(0, MAX_SEED)
+    return FillRequest(
+        crop=crop,
+        image_png=encode_png(crop.width, crop.height, 3, flatten_on_white(crop_rgba)),
+        mask_png=encode_png(crop.width, crop.height, 1, coverage),
+        coverage=bytes(coverage),
+        params=params,
+    )
+
+
+def result_layer(request: FillRequest, png: bytes, seed: Optional[int]) -> FillLayer:
+    """Decode one result PNG into a layer whose alpha is exactly the selection coverage."""
+    width, height, channels, pixels = decode_png(png)
+    crop = request.crop
+    if (width, height) != (crop.width, crop.height):
+        raise BackendError(
+            "bad_result",
+            "The backend returned a {}x{} result for a {}x{} crop.".format(
+                width, height, crop.width, crop.height
+            ),
+        )
+    if channels not in (3, 4):
+        raise BackendError("bad_result", "The backend returned a non-colour result.")
+    rgba = bytearray(width * height * 4)
+    for channel in range(3):
+        rgba[channel::4] = pixels[channel::channels]
+    # Soft selections stay soft, and nothing outside the selection is ever painted.
+    rgba[3::4] = request.coverage
+    return FillLayer(layer_name(seed), crop, bytes(rgba), seed)
+
+
+def execute(
+    client: BackendClient,
+    request: FillRequest,
+    on_progress: Optional[ProgressCallback] = None,
+    should_cancel: Optional[Callable[[], bool]] = None,
+    poll_interval: float = 0.5,
+) -> List[FillLayer]:
+    """Run the job on the backend and turn its results into layers (safe off the UI thread)."""
+    results = run_job(
+        client,
+        request.image_png,
+        request.mask_png,
+        request.params,
+        on_progress,
+        should_cancel,
+        poll_interval,
+    )
+    first_seed = request.params.get("seed")
+    layers = []
+    for index, (png, seed) in enumerate(results):
+        if seed is None and isinstance(first_seed, int):
+            seed = first_seed + index
+        layers.append(result_layer(request, png, seed))
+    return layers

@@ -1,0 +1,195 @@
+"""The Krita extension: actions, the settings dialog, and one controller per running fill."""
+
+import json
+import logging
+import os
+import time
+from typing import Any, Dict, List, Optional
+
+from krita import Extension, Krita
+
+from . import krita_io
+from .qt_compat import QObject, QtWidgets, exec_dialog
+from .repaint_fill_core.config import PluginConfig, load_config
+from .repaint_fill_core.errors import NoSelection, RepaintFillError
+from .repaint_fill_core.fill import FillLayer, build_request, plan_fill
+from .settings import FillSettings, load_settings, save_settings
+from .settings_dialog import SettingsDialog
+from .worker import FillProgressDialog, FillWorker
+
+ACTION_ID = "repaint_fill"
+SETTINGS_ACTION_ID = "repaint_fill_settings"
+ENV_EVENT_LOG = "REPAINT_FILL_KRITA_LOG"  # JSON lines of outcomes, for scripted use and tests
+LOG = logging.getLogger("repaint_fill")
+
+
+def _same_document(first: Any, second: Any) -> bool:
+    return first.rootNode().uniqueId() == second.rootNode().uniqueId()
+
+
+class FillJob(QObject):
+    """One fill from trigger to layer: owns the worker thread and the progress dialog."""
+
+    def __init__(
+        self,
+        extension: "RepaintFillExtension",
+        document: Any,
+        active: Any,
+        config: PluginConfig,
+        request: Any,
+    ) -> None:
+        super().__init__()
+        self.extension = extension
+        self.document = document
+        self.active = active
+        self.worker = FillWorker(config, request)
+        self.worker.succeeded.connect(self.on_succeeded)
+        self.worker.failed.connect(self.on_failed)
+        self.worker.finished.connect(self.on_finished)
+        self.dialog: Optional[Any] = None
+        if not Krita.instance().batchmode():
+            self.dialog = FillProgressDialog(self.worker, Krita.instance().activeWindow().qwindow())
+            self.dialog.show()
+
+    def start(self) -> None:
+        """Start the worker thread."""
+        self.worker.start()
+
+    def _document_open(self) -> bool:
+        return any(
+            _same_document(self.document, open_document)
+            for open_document in Krita.instance().documents()
+        )
+
+    def on_succeeded(self, layers: List[FillLayer]) -> None:
+        """Insert the layers, unless the document was closed meanwhile."""
+        if not self._document_open():
+            self.extension.record("discarded", "The image was closed before the fill finished.")
+            return
+        try:
+            names = krita_io.insert_layers(self.document, self.active, layers)
+        except RepaintFillError as exc:
+            self.extension.report_error(type(exc).__name__, str(exc))
+            return
+        self.extension.record(
+            "done",
+            "Added " + ", ".join(names),
+            layers=names,
+            seeds=[layer.seed for layer in layers],
+        )
+
+    def on_failed(self, kind: str, message: str) -> None:
+        """Show or record the failure; nothing is added to the image."""
+        if kind == "Cancelled":
+            self.extension.record("cancelled", message)
+        else:
+            self.extension.report_error(kind, message)
+
+    def on_finished(self) -> None:
+        """Thread ended: close the dialog and forget this job."""
+        if self.dialog is not None:
+            self.dialog.close()
+            self.dialog.deleteLater()
+        self.worker.wait()
+        self.extension.forget(self)
+
+
+class RepaintFillExtension(Extension):
+    """Adds Tools > Scripts > RePaint Fill and RePaint Fill Settings..."""
+
+    def __init__(self, parent: Any) -> None:
+        super().__init__(parent)
+        self.history: List[Dict[str, Any]] = []
+        self.jobs: List[FillJob] = []
+
+    def setup(self) -> None:
+        """Nothing to prepare before windows exist."""
+
+    def createActions(self, window: Any) -> None:  # noqa: N802 - Krita API
+        """Create the two actions in a new main window."""
+        fill = window.createAction(ACTION_ID, "RePaint Fill", "tools/scripts")
+        fill.triggered.connect(self.fill_selection)
+        settings = window.createAction(
+            SETTINGS_ACTION_ID, "RePaint Fill Settings...", "tools/scripts"
+        )
+        settings.triggered.connect(self.edit_settings)
+
+    # Outcomes -------------------------------------------------------------------------------
+    def record(self, event: str, message: str, **details: Any) -> None:
+        """Remember an outcome (``history``; JSON lines in $REPAINT_FILL_KRITA_LOG if set)."""
+        entry = {"event": event, "message": message, "time": time.time()}
+        entry.update(details)
+        self.history.append(entry)
+        LOG.info("%s: %s", event, message)
+        log_path = os.environ.get(ENV_EVENT_LOG)
+        if log_path:
+            with open(log_path, "a", encoding="utf-8") as handle:
+                handle.write(json.dumps(entry) + "\n")
+
+    def report_error(self, kind: str, message: str) -> None:
+        """Record an error and, unless Krita runs in batch mode, show it."""
+        self.record("error", message, kind=kind)
+        app = Krita.instance()
+        if not app.batchmode() and app.activeWindow() is not None:
+            QtWidgets.QMessageBox.warning(app.activeWindow().qwindow(), "RePaint Fill", message)
+
+    def forget(self, job: FillJob) -> None:
+        """Drop a finished job."""
+        if job in self.jobs:
+            self.jobs.remove(job)
+        job.deleteLater()
+
+    # Actions --------------------------------------------------------------------------------
+    def _settings(self) -> FillSettings:
+        return load_settings(Krita.instance().readSetting)
+
+    def edit_settings(self) -> None:
+        """Show the settings dialog and store what the user accepts."""
+        try:
+            config = load_config()
+        except RepaintFillError as exc:
+            self.report_error(type(exc).__name__, str(exc))
+            return
+        app = Krita.instance()
+        parent = app.activeWindow().qwindow() if app.activeWindow() is not None else None
+        dialog = SettingsDialog(self._settings(), config, parent)
+        if exec_dialog(dialog):
+            save_settings(app.writeSetting, dialog.settings())
+
+    def fill_selection(self) -> None:
+        """Action handler: read the selection and pixels, then run the fill in the background."""
+        app = Krita.instance()
+        document = app.activeDocument()
+        if document is None:
+            self.report_error("NoDocument", "Open an image and select a region to fill first.")
+            return
+        try:
+            settings = self._settings()
+            config = settings.apply_to(load_config(), os.environ)
+            options = settings.fill_options(config)
+            selection = krita_io.read_selection(document, settings.feather)
+            if selection is None:
+                raise NoSelection()
+            crop = plan_fill(
+                krita_io.selection_bbox(selection),
+                krita_io.canvas_rect(document),
+                options.context_margin,
+            )
+            request = build_request(
+                crop,
+                krita_io.read_crop_rgba(document, crop),
+                krita_io.read_coverage(selection, crop),
+                options,
+            )
+        except RepaintFillError as exc:
+            self.report_error(type(exc).__name__, str(exc))
+            return
+        job = FillJob(self, document, document.activeNode(), config, request)
+        self.jobs.append(job)
+        self.record(
+            "started",
+            "Filling {} px at {}".format(crop.width * crop.height, crop),
+            crop=list(crop),
+            params=request.params,
+        )
+        job.start()

@@ -1,0 +1,76 @@
+"""The settings dialog: backend URL, preset, variations, seed, context margin, feather, steps."""
+
+from typing import Any, Optional
+
+from .qt_compat import QtWidgets
+from .repaint_fill_core.config import PRESETS, PluginConfig
+from .settings import MAX_VARIATIONS, FillSettings
+
+MAX_SEED = 2**31 - 1
+
+
+class SettingsDialog(QtWidgets.QDialog):
+    """Edits a FillSettings value; ``settings()`` returns what the user chose."""
+
+    def __init__(
+        self, settings: FillSettings, config: PluginConfig, parent: Optional[Any] = None
+    ) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("RePaint Fill Settings")
+        self.backend_url = QtWidgets.QLineEdit(settings.backend_url)
+        self.backend_url.setPlaceholderText(config.backend_url)
+        self.preset = QtWidgets.QComboBox()
+        self.preset.addItem("Default ({})".format(config.preset), "")
+        for name in PRESETS:
+            self.preset.addItem(name, name)
+        self.preset.setCurrentIndex(max(0, self.preset.findData(settings.preset)))
+        self.variations = self._spin(1, MAX_VARIATIONS, settings.variations)
+        self.random_seed = QtWidgets.QCheckBox("Random seed")
+        self.random_seed.setChecked(settings.random_seed)
+        self.seed = self._spin(0, MAX_SEED, settings.seed)
+        self.seed.setEnabled(not settings.random_seed)
+        self.random_seed.toggled.connect(lambda checked: self.seed.setEnabled(not checked))
+        self.context_margin = self._spin(-1, 2048, settings.context_margin, " px")
+        self.context_margin.setSpecialValueText("Default ({} px)".format(config.context_margin))
+        self.feather = self._spin(0, 256, settings.feather, " px")
+        self.steps = self._spin(0, 1000, settings.steps)
+        self.steps.setSpecialValueText("Preset default")
+
+        form = QtWidgets.QFormLayout()
+        form.addRow("Backend URL", self.backend_url)
+        form.addRow("Preset", self.preset)
+        form.addRow("Variations", self.variations)
+        form.addRow(self.random_seed, self.seed)
+        form.addRow("Context margin", self.context_margin)
+        form.addRow("Feather selection", self.feather)
+        form.addRow("Steps", self.steps)
+        buttons = QtWidgets.QDialogButtonBox(
+            QtWidgets.QDialogButtonBox.StandardButton.Ok
+            | QtWidgets.QDialogButtonBox.StandardButton.Cancel
+        )
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        layout = QtWidgets.QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addWidget(buttons)
+
+    @staticmethod
+    def _spin(low: int, high: int, value: int, suffix: str = "") -> Any:
+        spin = QtWidgets.QSpinBox()
+        spin.setRange(low, high)
+        spin.setValue(value)
+        spin.setSuffix(suffix)
+        return spin
+
+    def settings(self) -> FillSettings:
+        """The values currently shown."""
+        return FillSettings(
+            backend_url=self.backend_url.text().strip(),
+            preset=str(self.preset.currentData() or ""),
+            variations=self.variations.value(),
+            random_seed=self.random_seed.isChecked(),
+            seed=self.seed.value(),
+            context_margin=self.context_margin.value(),
+            feather=self.feather.value(),
+            steps=self.steps.value(),
+        )

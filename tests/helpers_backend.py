@@ -1,0 +1,72 @@
+"""Small real parts for backend tests: a tiny random UNet2DModel in diffusers format, images."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+
+def save_tiny_unet(
+    folder: Path,
+    *,
+    hub_layout: bool = True,
+    sample_size: int = 32,
+    learned_variance: bool = False,
+    seed: int = 0,
+) -> Path:
+    """A random-init diffusers UNet2DModel (~50k parameters), saved like the hub's DDPM repos
+    (model_index.json + unet/ + scheduler/) or as a bare UNet folder."""
+    import torch
+    from diffusers import DDPMScheduler, UNet2DModel
+
+    torch.manual_seed(seed)
+    unet = UNet2DModel(
+        sample_size=sample_size,
+        in_channels=3,
+        out_channels=6 if learned_variance else 3,
+        block_out_channels=(8, 16),
+        layers_per_block=1,
+        down_block_types=("DownBlock2D", "DownBlock2D"),
+        up_block_types=("UpBlock2D", "UpBlock2D"),
+        norm_num_groups=4,
+    )
+    folder.mkdir(parents=True, exist_ok=True)
+    if not hub_layout:
+        unet.save_pretrained(folder)
+        return folder
+    unet.save_pretrained(folder / "unet")
+    variance = "learned_range" if learned_variance else "fixed_small"
+    DDPMScheduler(num_train_timesteps=1000, variance_type=variance).save_pretrained(
+        folder / "scheduler"
+    )
+    (folder / "model_index.json").write_text(
+        '{"_class_name": "DDPMPipeline", "unet": ["diffusers", "UNet2DModel"], '
+        '"scheduler": ["diffusers", "DDPMScheduler"]}\n'
+    )
+    return folder
+
+
+def gradient_image(width: int, height: int, mode: str = "RGB") -> Image.Image:
+    """A deterministic colourful test image."""
+    y, x = np.mgrid[0:height, 0:width]
+    rgb = np.stack(
+        [
+            x * 255 // max(width - 1, 1),
+            y * 255 // max(height - 1, 1),
+            (x + y) * 127 // max(width + height - 2, 1),
+        ],
+        axis=-1,
+    ).astype(np.uint8)
+    return Image.fromarray(rgb).convert(mode)
+
+
+def box_mask(
+    width: int, height: int, box: tuple[int, int, int, int], value: int = 255
+) -> Image.Image:
+    """An 8-bit gray mask, ``value`` inside box (x0, y0, x1, y1), 0 elsewhere."""
+    mask = np.zeros((height, width), dtype=np.uint8)
+    x0, y0, x1, y1 = box
+    mask[y0:y1, x0:x1] = value
+    return Image.fromarray(mask)

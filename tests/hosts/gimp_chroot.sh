@@ -1,0 +1,139 @@
+#!/usr/bin/env bash
+# Real GIMP 3 for the host tests: a Debian chroot built once and cached OUTSIDE the repository,
+# keyed by the hash of its recipe in this script (change the recipe -> a new cache folder).
+#
+#   tests/hosts/gimp_chroot.sh build            build if missing (idempotent), print the path
+#   tests/hosts/gimp_chroot.sh path             print the path; exit 1 if not built yet
+#   tests/hosts/gimp_chroot.sh run [K=V...] -- CMD [ARG...]
+#                                               run CMD inside the chroot with a clean environment
+#                                               plus K=V (proc, sys and a private /dev mounted for
+#                                               the run only, always unmounted in a trap)
+#
+# Env: REPAINT_FILL_GIMP_SUITE (trixie = GIMP 3.0 [default]; forky = GIMP 3.2, optional tier),
+#      REPAINT_FILL_CHROOT_CACHE (default /var/cache/repaint-fill),
+#      REPAINT_FILL_DEBIAN_MIRROR (default http://deb.debian.org/debian).
+# Needs root. Safety: /dev is never bind-mounted as a directory; the chroot gets a tmpfs /dev with
+# single device files bound onto it, and nothing is ever deleted while anything is mounted below it.
+set -euo pipefail
+
+SUITE="${REPAINT_FILL_GIMP_SUITE:-trixie}"
+CACHE="${REPAINT_FILL_CHROOT_CACHE:-/var/cache/repaint-fill}"
+MIRROR="${REPAINT_FILL_DEBIAN_MIRROR:-http://deb.debian.org/debian}"
+PACKAGES="gimp python3-gi gir1.2-gimp-3.0 gir1.2-gegl-0.4"
+MARKER=".repaint-fill-complete"
+DEVICES="null zero full random urandom tty"
+
+SELF="$(readlink -f "${BASH_SOURCE[0]}")"
+
+die() { echo "gimp_chroot.sh: $*" >&2; exit 1; }
+
+# Mount points at or below $1, deepest first (from this process's mount table).
+mounts_below() {
+    awk -v p="$1" '$5 == p || index($5, p "/") == 1 { print $5 }' /proc/self/mountinfo | sort -r
+}
+
+unmount_all() {
+    local dir="$1" target
+    for target in $(mounts_below "$dir"); do
+        umount "$target" 2>/dev/null || umount -l "$target" || true
+    done
+}
+
+# Delete a (partial) chroot, but only when nothing at all is mounted below it.
+safe_delete() {
+    local dir="$1"
+    [ -e "$dir" ] || return 0
+    unmount_all "$dir"
+    if [ -n "$(mounts_below "$dir")" ]; then
+        die "refusing to delete $dir: still mounted: $(mounts_below "$dir" | tr '\n' ' ')"
+    fi
+    rm -rf --one-file-system "$dir"
+}
+
+mount_runtime() {
+    local dir="$1" dev
+    mount -t proc proc "$dir/proc"
+    mount -t sysfs -o ro sysfs "$dir/sys"
+    mount -t tmpfs -o mode=0755,size=64m tmpfs "$dir/dev"
+    for dev in $DEVICES; do
+        touch "$dir/dev/$dev"
+        mount --bind "/dev/$dev" "$dir/dev/$dev"
+    done
+    mkdir -p "$dir/dev/shm" "$dir/dev/pts"
+    chmod 1777 "$dir/dev/shm"
+    ln -sf /proc/self/fd "$dir/dev/fd"
+}
+
+build() {
+    [ "$(id -u)" = 0 ] || die "needs root (debootstrap, chroot, mount)"
+    if [ -f "$ROOT/$MARKER" ]; then
+        echo "$ROOT"
+        return 0
+    fi
+    command -v debootstrap >/dev/null || die "debootstrap missing: apt-get install -y debootstrap"
+    mkdir -p "$CACHE"
+    local work="$ROOT.partial"
+    exec 9>"$ROOT.lock"
+    flock 9
+    if [ -f "$ROOT/$MARKER" ]; then echo "$ROOT"; return 0; fi
+    safe_delete "$work"
+    trap 'unmount_all "'"$work"'"' EXIT INT TERM
+    local started=$SECONDS
+    local script_args=()
+    # forky may not have its own debootstrap script yet on older hosts: use sid's.
+    if [ "$SUITE" = forky ] && [ ! -e "/usr/share/debootstrap/scripts/forky" ]; then
+        script_args=(/usr/share/debootstrap/scripts/sid)
+    fi
+    debootstrap --variant=minbase "$SUITE" "$work" "$MIRROR" "${script_args[@]}" >&2
+    unmount_all "$work"
+    echo 'Acquire::Check-Valid-Until "false";' >"$work/etc/apt/apt.conf.d/99repaint-fill"
+    mount_runtime "$work"
+    chroot "$work" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin DEBIAN_FRONTEND=noninteractive \
+        apt-get update >&2
+    chroot "$work" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin DEBIAN_FRONTEND=noninteractive \
+        apt-get install -y --no-install-recommends $PACKAGES >&2
+    chroot "$work" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin apt-get clean >&2
+    chroot "$work" /usr/bin/gimp-console --version >&2
+    unmount_all "$work"
+    trap - EXIT INT TERM
+    [ -z "$(mounts_below "$work")" ] || die "could not unmount everything below $work"
+    date -u +%FT%TZ >"$work/$MARKER"
+    mv "$work" "$ROOT"
+    echo "built $ROOT in $((SECONDS - started)) s" >&2
+    echo "$ROOT"
+}
+
+run() {
+    [ "$(id -u)" = 0 ] || die "needs root (chroot, mount)"
+    [ -f "$ROOT/$MARKER" ] || die "chroot not built: $SELF build"
+    local env_args=(PATH=/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8)
+    while [ $# -gt 0 ] && [ "$1" != "--" ]; do
+        env_args+=("$1")
+        shift
+    done
+    [ "${1:-}" = "--" ] || die "usage: $0 run [K=V...] -- CMD [ARG...]"
+    shift
+    # One run at a time per chroot: the runtime mounts are shared.
+    exec 9>"$ROOT.lock"
+    flock 9
+    trap 'unmount_all "'"$ROOT"'"' EXIT INT TERM
+    unmount_all "$ROOT"
+    mount_runtime "$ROOT"
+    local rc=0
+    chroot "$ROOT" /usr/bin/env -i "${env_args[@]}" "$@" || rc=$?
+    unmount_all "$ROOT"
+    trap - EXIT INT TERM
+    return "$rc"
+}
+
+# The cache key is the hash of the recipe (suite, packages, the build and mount code), so editing
+# comments or the run helper does not force a rebuild, but changing how the chroot is made does.
+KEY="$( { echo "$SUITE $PACKAGES $DEVICES"; declare -f build mount_runtime; } | sha256sum | cut -c1-12)"
+ROOT="$CACHE/gimp-chroot-$SUITE-$KEY"
+
+case "${1:-}" in
+    build) build ;;
+    path) [ -f "$ROOT/$MARKER" ] && echo "$ROOT" || { echo "$ROOT"; exit 1; } ;;
+    run) shift; run "$@" ;;
+    *) die "usage: $0 build | path | run [K=V...] -- CMD [ARG...]" ;;
+esac

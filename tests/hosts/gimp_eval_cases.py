@@ -1,0 +1,204 @@
+"""Runs INSIDE real GIMP (python-fu-eval): build each test image, call plug-in-repaint-fill by
+name, and export what happened (layers as PNG, pixel hashes, status) for checks outside GIMP.
+
+Reads <work>/cases.json, writes <work>/out/<case>/manifest.json (+ PNGs); <work> comes from the
+REPAINT_FILL_GIMP_TEST_DIR environment variable of the gimp-console command.
+"""
+
+import hashlib
+import json
+import os
+import sys
+import traceback
+
+import gi
+
+gi.require_version("Gimp", "3.0")
+gi.require_version("Gegl", "0.4")
+from gi.repository import Gegl, Gimp  # noqa: E402
+
+WORK = os.environ["REPAINT_FILL_GIMP_TEST_DIR"]
+sys.path.insert(0, os.path.join(WORK, "plug-ins", "repaint-fill"))
+from repaint_fill_core.png import encode_png  # noqa: E402
+
+BASES = {
+    "rgb": Gimp.ImageBaseType.RGB,
+    "gray": Gimp.ImageBaseType.GRAY,
+    "indexed": Gimp.ImageBaseType.RGB,
+}
+PRECISIONS = {
+    "u8": Gimp.Precision.U8_NON_LINEAR,
+    "u16": Gimp.Precision.U16_NON_LINEAR,
+    "float": Gimp.Precision.FLOAT_LINEAR,
+}
+
+
+def pattern(width, height, seed):
+    """Deterministic opaque RGBA texture (different per layer)."""
+    pixels = bytearray(width * height * 4)
+    for y in range(height):
+        for x in range(width):
+            index = (y * width + x) * 4
+            pixels[index : index + 4] = bytes(
+                ((x * 7 + seed * 40) % 256, (y * 11 + seed) % 256, ((x ^ y) * 5) % 256, 255)
+            )
+    return bytes(pixels)
+
+
+def region(x, y, width, height):
+    return Gegl.Rectangle.new(x, y, width, height)
+
+
+def add_layer(image, spec, gray):
+    width, height = spec["size"]
+    kind = Gimp.ImageType.GRAYA_IMAGE if gray else Gimp.ImageType.RGBA_IMAGE
+    layer = Gimp.Layer.new(image, spec["name"], width, height, kind, 100.0, Gimp.LayerMode.NORMAL)
+    image.insert_layer(layer, None, 0)
+    layer.set_offsets(*spec.get("offset", (0, 0)))
+    buffer = layer.get_buffer()
+    buffer.set(region(0, 0, width, height), "R'G'B'A u8", pattern(width, height, spec["seed"]))
+    buffer.flush()
+    return layer
+
+
+def make_image(case):
+    width, height = case["canvas"]
+    image = Gimp.Image.new_with_precision(
+        width, height, BASES[case["mode"]], PRECISIONS[case.get("precision", "u8")]
+    )
+    layers = {}
+    for spec in case["layers"]:  # bottom to top
+        layers[spec["name"]] = add_layer(image, spec, case["mode"] == "gray")
+    if case["mode"] == "indexed":
+        image.convert_indexed(
+            Gimp.ConvertDitherType.NONE, Gimp.ConvertPaletteType.GENERATE, 16, False, False, ""
+        )
+    selection = case.get("selection")
+    if selection is None:
+        Gimp.Selection.none(image)
+    elif selection["shape"] == "rect":
+        image.select_rectangle(Gimp.ChannelOps.REPLACE, *selection["rect"])
+    else:
+        image.select_ellipse(Gimp.ChannelOps.REPLACE, *selection["rect"])
+    if selection and selection.get("feather"):
+        Gimp.Selection.feather(image, selection["feather"])
+    return image, layers[case["active"]]
+
+
+def all_layers(parent_layers):
+    for layer in parent_layers:
+        yield layer
+        if isinstance(layer, Gimp.GroupLayer):
+            yield from all_layers(layer.get_children())
+
+
+def describe(image, layer, folder, export):
+    _ok, x, y = layer.get_offsets()
+    width, height = layer.get_width(), layer.get_height()
+    buffer = layer.get_buffer()
+    exact = bytes(
+        buffer.get(region(0, 0, width, height), 1.0, "R'G'B'A float", Gegl.AbyssPolicy.NONE)
+    )
+    info = {
+        "id": layer.get_id(),
+        "name": layer.get_name(),
+        "offset": [x, y],
+        "size": [width, height],
+        "sha256": hashlib.sha256(exact).hexdigest(),
+        "parent": layer.get_parent().get_name() if layer.get_parent() else None,
+        "position": image.get_item_position(layer),
+        "is_group": layer.is_group(),
+    }
+    if export and not layer.is_group():
+        rgba = bytes(
+            buffer.get(region(0, 0, width, height), 1.0, "R'G'B'A u8", Gegl.AbyssPolicy.NONE)
+        )
+        info["png"] = f"layer-{layer.get_id()}.png"
+        with open(os.path.join(folder, info["png"]), "wb") as handle:
+            handle.write(encode_png(width, height, 4, rgba))
+        info["alpha_u16"] = f"layer-{layer.get_id()}-alpha.u16"
+        with open(os.path.join(folder, info["alpha_u16"]), "wb") as handle:
+            handle.write(
+                bytes(buffer.get(region(0, 0, width, height), 1.0, "A u16", Gegl.AbyssPolicy.NONE))
+            )
+    return info
+
+
+def snapshot(image, folder, export_ids=()):
+    return [
+        describe(image, layer, folder, layer.get_id() in export_ids)
+        for layer in all_layers(image.get_layers())
+    ]
+
+
+def export_selection(image, folder):
+    width, height = image.get_width(), image.get_height()
+    buffer = image.get_selection().get_buffer()
+    coverage = bytes(buffer.get(region(0, 0, width, height), 1.0, "Y u8", Gegl.AbyssPolicy.NONE))
+    with open(os.path.join(folder, "selection.png"), "wb") as handle:
+        handle.write(encode_png(width, height, 1, coverage))
+    with open(os.path.join(folder, "selection.u16"), "wb") as handle:
+        handle.write(
+            bytes(buffer.get(region(0, 0, width, height), 1.0, "Y u16", Gegl.AbyssPolicy.NONE))
+        )
+
+
+def call_fill(image, layer, args):
+    pdb = Gimp.get_pdb()
+    procedure = pdb.lookup_procedure("plug-in-repaint-fill")
+    config = procedure.create_config()
+    config.set_property("run-mode", Gimp.RunMode.NONINTERACTIVE)
+    config.set_property("image", image)
+    config.set_core_object_array("drawables", [layer])
+    for name, value in args.items():
+        config.set_property(name, value)
+    result = procedure.run(config)
+    status = result.index(0)
+    return status.value_nick, pdb.get_last_error() if status != Gimp.PDBStatusType.SUCCESS else ""
+
+
+def run_case(case, home):
+    folder = os.path.join(WORK, "out", case["name"])
+    os.makedirs(folder, exist_ok=True)
+    config_folder = os.path.join(home, ".config", "repaint-fill")
+    os.makedirs(config_folder, exist_ok=True)
+    with open(os.path.join(config_folder, "plugin.json"), "w") as handle:
+        json.dump(case["plugin_json"], handle)
+    image, layer = make_image(case)
+    manifest = {
+        "canvas": [image.get_width(), image.get_height()],
+        "base_type": image.get_base_type().value_nick,
+        "precision": image.get_precision().value_nick,
+    }
+    export_selection(image, folder)
+    manifest["before"] = snapshot(image, folder)
+    print("CASE-START {}".format(case["name"]), file=sys.stderr, flush=True)
+    manifest["status"], manifest["error"] = call_fill(image, layer, case.get("args", {}))
+    before_ids = {info["id"] for info in manifest["before"]}
+    new_ids = [
+        item.get_id() for item in all_layers(image.get_layers()) if item.get_id() not in before_ids
+    ]
+    manifest["after"] = snapshot(image, folder, export_ids=new_ids)
+    manifest["base_type_after"] = image.get_base_type().value_nick
+    manifest["precision_after"] = image.get_precision().value_nick
+    image.delete()
+    with open(os.path.join(folder, "manifest.json"), "w") as handle:
+        json.dump(manifest, handle, indent=1)
+    print("CASE-END {} {}".format(case["name"], manifest["status"]), file=sys.stderr, flush=True)
+
+
+def run_all():
+    with open(os.path.join(WORK, "cases.json")) as handle:
+        cases = json.load(handle)
+    home = os.environ["HOME"]
+    for case in cases:
+        try:
+            run_case(case, home)
+        except Exception:  # noqa: BLE001 - record the failure and go on with the next case
+            folder = os.path.join(WORK, "out", case["name"])
+            os.makedirs(folder, exist_ok=True)
+            with open(os.path.join(folder, "crash.txt"), "w") as handle:
+                handle.write(traceback.format_exc())
+
+
+run_all()

@@ -1,0 +1,99 @@
+"""Run real Krita 5 under Xvfb with the plug-in installed into a throwaway HOME (tests only).
+
+Recipe (see /work/shared/notes/krita.md): an Xvfb display, a HOME whose XDG folders live inside
+it, the plug-in assembled exactly as the installer does (installer/plugin_layout.py), a test
+driver plug-in that runs a script inside Krita and writes a JSON result, kritarc enabling both.
+A fresh HOME takes ~40 s on its first start (resource database), so one is warmed once and
+copied for each run.
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+DRIVER_SOURCE = Path(__file__).resolve().parent / "krita_driver"
+sys.path.insert(0, str(REPO / "installer"))
+from plugin_layout import assemble_krita_plugin  # noqa: E402
+
+KRITARC = "[python]\nenable_repaint_fill=true\nenable_repaint_fill_test_driver=true\n"
+
+
+def missing_tools() -> list[str]:
+    """Programs the Krita tier needs that are not installed."""
+    return [tool for tool in ("krita", "Xvfb") if shutil.which(tool) is None]
+
+
+@contextmanager
+def xvfb_display() -> Iterator[str]:
+    """A private Xvfb server; yields its DISPLAY value."""
+    read_end, write_end = os.pipe()
+    server = subprocess.Popen(
+        ["Xvfb", "-displayfd", str(write_end), "-screen", "0", "1280x1024x24", "-nolisten", "tcp"],
+        pass_fds=(write_end,), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    os.close(write_end)
+    try:
+        with os.fdopen(read_end) as pipe:
+            number = pipe.readline().strip()
+        if not number:
+            raise RuntimeError("Xvfb did not start")
+        yield ":" + number
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def home_environment(home: Path) -> dict[str, str]:
+    """Environment for a Krita run inside ``home`` (no user settings leak in)."""
+    env = {key: value for key, value in os.environ.items()
+           if not key.startswith(("XDG_", "REPAINT_FILL_", "QT_", "PYTHON"))}
+    env.update(
+        HOME=str(home), XDG_CONFIG_HOME=str(home / ".config"),
+        XDG_DATA_HOME=str(home / ".local" / "share"), XDG_CACHE_HOME=str(home / ".cache"),
+        XDG_RUNTIME_DIR=str(home / "runtime"), TMPDIR=str(home / "tmp"),
+    )
+    return env
+
+
+def prepare_home(home: Path) -> Path:
+    """Create a HOME with the plug-in (installer layout) and the test driver enabled."""
+    for folder in (".config", ".local/share/krita/pykrita", ".cache", "runtime", "tmp"):
+        (home / folder).mkdir(parents=True, exist_ok=True)
+    (home / "runtime").chmod(0o700)
+    pykrita = home / ".local" / "share" / "krita" / "pykrita"
+    assemble_krita_plugin(pykrita)
+    shutil.copytree(DRIVER_SOURCE, pykrita, dirs_exist_ok=True,
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    (home / ".config" / "kritarc").write_text(KRITARC)
+    return home
+
+
+def run_krita(home: Path, display: str, script: Path, extra_env: dict[str, str],
+              timeout: float = 240) -> dict:
+    """Start Krita, run ``script``'s main(result) inside it, return the result dict."""
+    result_path = home / "tmp" / "driver-result.json"
+    result_path.unlink(missing_ok=True)
+    env = home_environment(home)
+    env.update(extra_env, DISPLAY=display, REPAINT_FILL_TEST_SCRIPT=str(script),
+               REPAINT_FILL_TEST_RESULT=str(result_path))
+    log_path = home / "tmp" / "krita-output.log"
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(["krita", "--nosplash"], env=env, stdout=log,
+                                   stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, 9)
+            process.wait()
+    if not result_path.exists():
+        tail = log_path.read_text(errors="replace")[-3000:]
+        raise AssertionError(f"Krita wrote no result (exit {process.returncode}). Log:\n{tail}")
+    result = json.loads(result_path.read_text())
+    result["exit_code"] = process.returncode
+    return result

@@ -1,0 +1,186 @@
+"""`repaint-fill fill` end to end with a tiny random UNet2DModel saved in diffusers format."""
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from helpers_backend import box_mask, gradient_image, save_tiny_unet  # noqa: E402
+from repaint_fill_backend.cli import main  # noqa: E402
+
+FEW_STEPS = ["--steps", "6", "--jump-length", "2", "--jump-n-sample", "2", "--quiet"]
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory):
+    return save_tiny_unet(tmp_path_factory.mktemp("models") / "tiny")
+
+
+@pytest.fixture()
+def scene(tmp_path):
+    gradient_image(72, 48).save(tmp_path / "image.png")
+    box_mask(72, 48, (20, 10, 44, 30)).save(tmp_path / "mask.png")
+    return tmp_path
+
+
+def fill(scene, model, *extra, image="image.png", mask="mask.png"):
+    return main(
+        [
+            "fill",
+            str(scene / image),
+            "--mask",
+            str(scene / mask),
+            "-o",
+            str(scene / "out.png"),
+            "--model",
+            str(model),
+            *FEW_STEPS,
+            *extra,
+        ]
+    )
+
+
+def test_fill_writes_full_image_with_untouched_pixels_identical(scene, tiny_model):
+    assert fill(scene, tiny_model, "--seed", "1", "--report", str(scene / "r.json")) == 0
+    original = np.asarray(Image.open(scene / "image.png"))
+    out = np.asarray(Image.open(scene / "out.png"))
+    mask = np.asarray(Image.open(scene / "mask.png"))
+    assert out.shape == original.shape
+    assert (out[mask == 0] == original[mask == 0]).all()
+    assert (out[mask == 255] != original[mask == 255]).any()
+    report = json.loads((scene / "r.json").read_text())
+    for key in (
+        "model",
+        "device",
+        "dtype",
+        "steps",
+        "jump_length",
+        "jump_n_sample",
+        "model_calls",
+        "seconds",
+        "seeds",
+        "working_size",
+        "crop",
+    ):
+        assert key in report
+    assert report["model_calls"] == 10 and report["seeds"] == [1]
+    assert report["device"] == "cpu" and report["dtype"] == "fp32"
+    x, y, w, h = report["crop"]
+    assert x <= 20 and y <= 10 and x + w >= 44 and y + h >= 30
+
+
+def test_same_seed_same_result_and_variations_get_own_files(scene, tiny_model):
+    fill(scene, tiny_model, "--seed", "3")
+    first = np.asarray(Image.open(scene / "out.png"))
+    fill(scene, tiny_model, "--seed", "3", "--variations", "2")
+    one, two = (np.asarray(Image.open(scene / f"out-{i}.png")) for i in (1, 2))
+    np.testing.assert_allclose(one.astype(int), first.astype(int), atol=1)  # batch vs single
+    assert (one != two).any()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--steps", "10", "--jump-length", "10", "--jump-n-sample", "2"], "jump length"),
+        (["--steps", "10", "--jump-length", "2", "--jump-n-sample", "0"], "at least 1"),
+        (["--steps", "1001", "--jump-length", "2", "--jump-n-sample", "1"], "between 1 and 1000"),
+        (["--model", "no-such-model"], "unknown model"),
+        (["--model", "./missing/folder"], "does not exist"),
+        (["--device", "tpu"], "invalid choice"),
+    ],
+)
+def test_user_errors_are_one_line(scene, args, message, capsys):
+    argv = [
+        "fill",
+        str(scene / "image.png"),
+        "--mask",
+        str(scene / "mask.png"),
+        "-o",
+        str(scene / "out.png"),
+        "--quiet",
+        *args,
+    ]
+    try:
+        code = main(argv)
+    except SystemExit as exit_:  # argparse's own usage errors
+        code = exit_.code
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and message in err and len(err.splitlines()) == 1
+    assert not (scene / "out.png").exists()
+
+
+def test_missing_files_mask_size_and_empty_mask(scene, tiny_model, capsys):
+    assert fill(scene, tiny_model, image="nope.png") == 2
+    assert "no such file" in capsys.readouterr().err
+    box_mask(10, 10, (1, 1, 2, 2)).save(scene / "small.png")
+    assert fill(scene, tiny_model, mask="small.png") == 2
+    assert "same size" in capsys.readouterr().err
+    box_mask(72, 48, (0, 0, 0, 0)).save(scene / "empty.png")
+    assert fill(scene, tiny_model, mask="empty.png") == 2
+    assert "mask is empty" in capsys.readouterr().err
+
+
+def test_full_mask_is_allowed_with_a_warning(scene, tiny_model):
+    box_mask(72, 48, (0, 0, 72, 48)).save(scene / "full.png")
+    with pytest.warns(UserWarning, match="pure generation"):
+        assert fill(scene, tiny_model, mask="full.png") == 0
+
+
+@pytest.mark.parametrize("mode", ["RGBA", "L", "P"])
+def test_other_pixel_formats(scene, tiny_model, mode):
+    gradient_image(72, 48, mode).save(scene / "image.png")
+    assert fill(scene, tiny_model) == 0
+    original = np.asarray(Image.open(scene / "image.png").convert("RGBA"))
+    out = Image.open(scene / "out.png")
+    mask = np.asarray(Image.open(scene / "mask.png"))
+    assert out.size == (72, 48)
+    assert (np.asarray(out.convert("RGBA"))[mask == 0] == original[mask == 0]).all()
+
+
+def test_bare_unet_folder_and_learned_variance_models_load(scene, tmp_path):
+    bare = save_tiny_unet(tmp_path / "bare", hub_layout=False)
+    assert fill(scene, bare) == 0
+    learned = save_tiny_unet(tmp_path / "learned", learned_variance=True)
+    assert fill(scene, learned) == 0
+
+
+def test_hub_id_loads_from_the_hub_cache_offline(scene, tiny_model, tmp_path, monkeypatch):
+    # The hub is unreachable here: build the cache layout huggingface_hub uses and go offline.
+    cache = tmp_path / "hub"
+    snapshot = cache / "models--acme--tiny-ddpm" / "snapshots" / ("a" * 40)
+    shutil.copytree(tiny_model, snapshot)
+    (cache / "models--acme--tiny-ddpm" / "refs").mkdir()
+    (cache / "models--acme--tiny-ddpm" / "refs" / "main").write_text("a" * 40)
+    monkeypatch.setenv("HF_HUB_CACHE", str(cache))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    assert fill(scene, "acme/tiny-ddpm") == 0
+    assert fill(scene, "acme/not-cached") == 2
+
+
+def test_console_command_runs(scene, tiny_model):
+    result = subprocess.run(
+        [
+            "repaint-fill",
+            "fill",
+            str(scene / "image.png"),
+            "--mask",
+            str(scene / "mask.png"),
+            "-o",
+            str(scene / "cli.png"),
+            "--model",
+            str(tiny_model),
+            *FEW_STEPS,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == str(scene / "cli.png")
+    assert "Traceback" not in result.stderr

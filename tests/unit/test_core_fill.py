@@ -1,0 +1,86 @@
+"""Fill orchestration: request building, wire mask, result layers (STAND-IN backend, see
+tests/helpers_krita.py; the real server is exercised in tests/integration and tests/hosts)."""
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from helpers_krita import FILL_COLOUR, StandInBackend  # noqa: E402
+from repaint_fill_core.client import BackendClient  # noqa: E402
+from repaint_fill_core.errors import NoSelection  # noqa: E402
+from repaint_fill_core.fill import (  # noqa: E402
+    FillOptions,
+    build_request,
+    execute,
+    flatten_on_white,
+    layer_name,
+    plan_fill,
+)
+from repaint_fill_core.geometry import Rect  # noqa: E402
+from repaint_fill_core.png import decode_png  # noqa: E402
+
+CANVAS = Rect(0, 0, 64, 48)
+
+
+def _crop_buffers(crop: Rect, selection: Rect) -> tuple:
+    rgba = bytes([10, 20, 30, 255]) * (crop.width * crop.height)
+    coverage = bytearray(crop.width * crop.height)
+    for y in range(selection.y, selection.bottom):
+        for x in range(selection.x, selection.right):
+            # soft right edge: the last column is half selected
+            value = 128 if x == selection.right - 1 else 255
+            coverage[(y - crop.y) * crop.width + (x - crop.x)] = value
+    return rgba, bytes(coverage)
+
+
+def test_request_carries_image_mask_and_params() -> None:
+    selection = Rect(20, 10, 8, 6)
+    crop = plan_fill(selection, CANVAS, 4)
+    assert crop == Rect(16, 6, 16, 14)
+    rgba, coverage = _crop_buffers(crop, selection)
+    request = build_request(crop, rgba, coverage, FillOptions(preset="fast", seed=5, steps=3))
+    assert request.params == {"preset": "fast", "seed": 5, "steps": 3, "variations": 1}
+    assert decode_png(request.image_png) == (16, 14, 3, bytes([10, 20, 30]) * (16 * 14))
+    assert decode_png(request.mask_png) == (16, 14, 1, coverage)  # 255 = fill on the wire
+
+
+def test_random_seed_is_chosen_and_shown_in_the_name() -> None:
+    crop = Rect(0, 0, 4, 4)
+    request = build_request(crop, bytes(64), bytes([255]) * 16, FillOptions())
+    assert isinstance(request.params["seed"], int)
+    assert layer_name(request.params["seed"]) == "RePaint Fill (seed {})".format(
+        request.params["seed"]
+    )
+
+
+def test_no_selection() -> None:
+    with pytest.raises(NoSelection):
+        plan_fill(None, CANVAS, 8)
+    with pytest.raises(NoSelection):
+        build_request(Rect(0, 0, 2, 2), bytes(16), bytes(4), FillOptions())
+
+
+def test_flatten_on_white() -> None:
+    rgba = bytes([0, 0, 0, 0, 255, 0, 0, 255, 0, 0, 0, 128])
+    assert flatten_on_white(rgba) == bytes([255, 255, 255, 255, 0, 0, 127, 127, 127])
+
+
+def test_layers_have_alpha_equal_to_coverage_and_the_crop_offset() -> None:
+    selection = Rect(30, 20, 5, 4)
+    crop = plan_fill(selection, CANVAS, 3)
+    rgba, coverage = _crop_buffers(crop, selection)
+    request = build_request(crop, rgba, coverage, FillOptions(seed=11, variations=3))
+    with StandInBackend() as server:
+        layers = execute(BackendClient(server.url, "test-token", 5), request, poll_interval=0.01)
+    assert [layer.name for layer in layers] == [
+        "RePaint Fill (seed 11)",
+        "RePaint Fill (seed 12)",
+        "RePaint Fill (seed 13)",
+    ]
+    for layer in layers:
+        assert layer.rect == crop
+        assert layer.rgba[3::4] == coverage
+        inside = (selection.y - crop.y) * crop.width + (selection.x - crop.x)
+        assert tuple(layer.rgba[inside * 4 : inside * 4 + 3]) == FILL_COLOUR

@@ -1,0 +1,153 @@
+"""Training of the embedded model: loss, resume, export layout, data licence and crops.
+
+Everything runs on CPU with a tiny UNet2DModel at 16x16 so each test takes a few seconds.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import torch
+
+pytest.importorskip("skimage")
+pytest.importorskip("matplotlib")
+
+from diffusers import DDPMScheduler, UNet2DModel  # noqa: E402
+from repaint_fill_backend.training import data  # noqa: E402
+from repaint_fill_backend.training.checkpoint import (  # noqa: E402
+    CHECKPOINT_NAME,
+    export_diffusers,
+)
+from repaint_fill_backend.training.model import linear_alphas_cumprod  # noqa: E402
+from repaint_fill_backend.training.train import (  # noqa: E402
+    TrainConfig,
+    diffusion_loss,
+    new_state,
+    train,
+)
+from safetensors import safe_open  # noqa: E402
+
+TINY_UNET = {
+    "sample_size": 16,
+    "in_channels": 3,
+    "out_channels": 3,
+    "block_out_channels": (8, 16),
+    "layers_per_block": 1,
+    "down_block_types": ("DownBlock2D", "AttnDownBlock2D"),
+    "up_block_types": ("AttnUpBlock2D", "UpBlock2D"),
+    "norm_num_groups": 4,
+}
+
+
+@pytest.fixture(autouse=True)
+def one_thread() -> Iterator[None]:
+    """Tiny models run fastest on one thread, and stay fast when other work holds a core."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+def tiny_config(out: Path, steps: int) -> TrainConfig:
+    """A run config small enough for a unit test."""
+    return TrainConfig(
+        out=out, steps=steps, batch_size=2, resolution=16, final_steps=0, lr=1e-3, warmup_steps=1
+    )
+
+
+def test_optimisation_lowers_the_diffusion_loss() -> None:
+    """A few AdamW steps on one fixed batch must reduce the epsilon-prediction loss."""
+    torch.manual_seed(0)
+    state = new_state(tiny_config(Path("unused"), steps=20), TINY_UNET)
+    clean = torch.rand(4, 3, 16, 16) * 2 - 1
+    alphas_cumprod = linear_alphas_cumprod()
+
+    def evaluate() -> float:
+        torch.manual_seed(123)  # same timesteps and noise each time: a fair comparison
+        with torch.no_grad():
+            return float(diffusion_loss(state.model, clean, alphas_cumprod))
+
+    before = evaluate()
+    for group in state.optimizer.param_groups:
+        group["lr"] = 3e-3
+    for _ in range(20):
+        loss = diffusion_loss(state.model, clean, alphas_cumprod)
+        state.optimizer.zero_grad()
+        loss.backward()
+        state.optimizer.step()
+    assert evaluate() < 0.7 * before
+
+
+def test_resume_continues_exactly_where_it_stopped(tmp_path: Path) -> None:
+    """2 steps + resume to 4 steps == 4 uninterrupted steps: weights, EMA, losses and RNG."""
+    straight = train(tiny_config(tmp_path / "straight", steps=4), TINY_UNET)
+    split_config = tiny_config(tmp_path / "split", steps=2)
+    train(split_config, TINY_UNET)
+    resumed = train(replace(split_config, steps=4, resume=True), TINY_UNET)
+
+    assert resumed.step == 4
+    assert resumed.losses == straight.losses
+    for name, value in straight.model.state_dict().items():
+        assert torch.equal(value, resumed.model.state_dict()[name]), name
+        assert torch.equal(straight.ema[name], resumed.ema[name]), name
+    assert torch.equal(straight.data_generator.get_state(), resumed.data_generator.get_state())
+    info = json.loads((tmp_path / "split" / "run_info.json").read_text())
+    assert info["steps"] == 4
+    assert (tmp_path / "split" / CHECKPOINT_NAME).is_file()
+    assert (tmp_path / "split" / "loss.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_export_writes_a_loadable_fp16_diffusers_layout(tmp_path: Path) -> None:
+    """The export loads with UNet2DModel/DDPMScheduler.from_pretrained and holds fp16 EMA."""
+    state = new_state(tiny_config(tmp_path, steps=1), TINY_UNET)
+    ema = {name: value + 0.5 for name, value in state.ema.items()}  # differs from the live weights
+    export_diffusers(dict(state.model.config), ema, tmp_path / "model")
+
+    index = json.loads((tmp_path / "model" / "model_index.json").read_text())
+    assert index["_class_name"] == "DDPMPipeline"
+    assert index["unet"] == ["diffusers", "UNet2DModel"]
+    assert index["scheduler"] == ["diffusers", "DDPMScheduler"]
+    weights = tmp_path / "model" / "unet" / "diffusion_pytorch_model.safetensors"
+    with safe_open(str(weights), framework="pt") as handle:
+        dtypes = {handle.get_slice(key).get_dtype() for key in handle.keys()}  # noqa: SIM118
+    assert dtypes == {"F16"}
+
+    unet = UNet2DModel.from_pretrained(tmp_path / "model" / "unet")
+    key = "conv_in.weight"
+    assert torch.allclose(unet.state_dict()[key].float(), ema[key], atol=1e-2)
+    scheduler = DDPMScheduler.from_pretrained(tmp_path / "model" / "scheduler")
+    expected = linear_alphas_cumprod().float()
+    assert torch.allclose(scheduler.alphas_cumprod, expected, rtol=1e-4)
+
+
+def test_training_set_is_licence_clean_and_excludes_validation_images() -> None:
+    """Only PD/CC0 images; scikit-learn's china/flower (validation) are never in the data."""
+    for image in data.TRAINING_IMAGES:
+        assert "public domain" in image.licence or "CC0" in image.licence, image.name
+        text = f"{image.name} {image.source}".lower()
+        assert "china" not in text and "flower" not in text
+    sklearn_datasets = pytest.importorskip("sklearn.datasets")
+    held_out = [torch.from_numpy(p.copy()).permute(2, 0, 1).float() / 255 for p in
+                sklearn_datasets.load_sample_images().images]  # fmt: skip
+    for tensor in data.load_training_images():
+        for validation in held_out:
+            assert not (tensor.shape == validation.shape and torch.allclose(tensor, validation))
+
+
+def test_crops_have_the_training_shape_range_and_keep_grey_grey() -> None:
+    """Batches are NCHW in [-1, 1]; a grey image stays grey (no hue jitter); tiny images work."""
+    generator = torch.Generator().manual_seed(0)
+    grey = torch.rand(1, 80, 120).expand(3, 80, 120)
+    small = torch.rand(3, 20, 30)
+    settings = data.CropSettings(resolution=32)
+    batch = data.sample_batch([grey, small], 12, settings, generator)
+    assert batch.shape == (12, 3, 32, 32)
+    assert batch.dtype == torch.float32
+    assert batch.min() >= -1.0 and batch.max() <= 1.0
+    grey_only = data.sample_batch([grey], 4, settings, generator)
+    assert torch.equal(grey_only[:, 0], grey_only[:, 1])
+    assert torch.equal(grey_only[:, 1], grey_only[:, 2])
