@@ -11,6 +11,7 @@ Only source files are copied (no __pycache__). Existing copies are replaced.
 import shutil
 import stat
 from pathlib import Path
+from typing import Union
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CORE_SOURCE = REPO_ROOT / "plugin" / "core" / "repaint_fill_core"
@@ -21,7 +22,7 @@ GIMP_PLUGIN = "repaint-fill"
 CORE_PACKAGE = "repaint_fill_core"
 _IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", "*.pyo", ".pytest_cache")
 
-PathLike = str | Path
+PathLike = Union[str, Path]  # noqa: UP007 - the installer runs on Python 3.9
 
 
 def _copy_tree(source: Path, destination: Path) -> None:

@@ -14,6 +14,7 @@ def save_tiny_unet(
     hub_layout: bool = True,
     sample_size: int = 32,
     learned_variance: bool = False,
+    safetensors: bool = True,
     seed: int = 0,
 ) -> Path:
     """A random-init diffusers UNet2DModel (~50k parameters), saved like the hub's DDPM repos
@@ -34,9 +35,9 @@ def save_tiny_unet(
     )
     folder.mkdir(parents=True, exist_ok=True)
     if not hub_layout:
-        unet.save_pretrained(folder)
+        unet.save_pretrained(folder, safe_serialization=safetensors)
         return folder
-    unet.save_pretrained(folder / "unet")
+    unet.save_pretrained(folder / "unet", safe_serialization=safetensors)
     variance = "learned_range" if learned_variance else "fixed_small"
     DDPMScheduler(num_train_timesteps=1000, variance_type=variance).save_pretrained(
         folder / "scheduler"

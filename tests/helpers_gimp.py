@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import shutil
 import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -21,8 +23,16 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 CHROOT_SCRIPT = REPO / "tests" / "hosts" / "gimp_chroot.sh"
 EVAL_SCRIPT = REPO / "tests" / "hosts" / "gimp_eval_cases.py"
-PLUGIN_SOURCE = REPO / "plugin" / "gimp" / "repaint-fill"
-CORE_SOURCE = REPO / "plugin" / "core" / "repaint_fill_core"
+
+
+# Runs "$@" with an Xvfb server on $DISPLAY for its duration (inside the chroot).
+XVFB_WRAPPER = """
+Xvfb "$DISPLAY" -nolisten tcp >/dev/null 2>&1 & xvfb=$!
+for i in $(seq 50); do xdotool getmouselocation >/dev/null 2>&1 && break; sleep 0.1; done
+"$@"; status=$?
+kill "$xvfb"; wait "$xvfb" 2>/dev/null
+exit "$status"
+"""
 
 
 def chroot_root() -> Path | None:
@@ -34,23 +44,13 @@ def chroot_root() -> Path | None:
 
 
 def assemble_plugin(plug_ins: Path) -> Path:
-    """The plug-in folder as installed: repaint-fill/{repaint-fill.py, shim, core}."""
-    try:
-        from installer.plugin_layout import assemble_gimp_plugin
-    except ImportError:
-        assemble_gimp_plugin = None
-    if assemble_gimp_plugin is not None:
-        assemble_gimp_plugin(plug_ins)
-        return plug_ins / "repaint-fill"
-    folder = plug_ins / "repaint-fill"
-    folder.mkdir(parents=True)
-    for source in PLUGIN_SOURCE.glob("*.py"):
-        shutil.copy2(source, folder / source.name)
-    shutil.copytree(
-        CORE_SOURCE, folder / "repaint_fill_core", ignore=shutil.ignore_patterns("__pycache__")
-    )
-    (folder / "repaint-fill.py").chmod(0o755)
-    return folder
+    """The plug-in folder exactly as the installer lays it out (installer/plugin_layout.py)."""
+    if str(REPO) not in sys.path:
+        sys.path.insert(0, str(REPO))
+    from installer.plugin_layout import assemble_gimp_plugin
+
+    assemble_gimp_plugin(plug_ins)
+    return plug_ins / "repaint-fill"
 
 
 @dataclass
@@ -90,9 +90,11 @@ def run_gimp_cases(
     files: dict[str, bytes],
     on_line: Callable[[str, Callable[[], list[int]]], None] | None = None,
     timeout: float = 900.0,
+    display: bool = False,
 ) -> GimpRun:
     """Run all ``cases`` (see gimp_eval_cases.py) in one gimp-console; ``files`` land in the
-    work folder (e.g. the token). ``on_line(line, plugin_pids)`` sees every output line live."""
+    work folder (e.g. the token). ``on_line(line, plugin_pids)`` sees every output line live.
+    With ``display``, an Xvfb display is started for the plug-in's dialogs (interactive runs)."""
     name = "repaint-fill-gimp-test-" + uuid.uuid4().hex[:8]
     work = root / "tmp" / name
     inside = "/tmp/" + name
@@ -100,19 +102,30 @@ def run_gimp_cases(
     (work / "out").mkdir()
     assemble_plugin(work / "plug-ins")
     shutil.copy2(EVAL_SCRIPT, work / "eval_cases.py")
-    (work / "cases.json").write_text(json.dumps(cases))
+    # Cases may refer to their folder inside the chroot as {work}.
+    (work / "cases.json").write_text(json.dumps(cases).replace("{work}", inside))
     for filename, content in files.items():
         (work / filename).write_bytes(content)
     (work / "gimprc").write_text(
         f'(plug-in-path "{inside}/plug-ins:${{gimp_plug_in_dir}}/plug-ins")\n'
     )
+    environment = [f"HOME={inside}/home", f"REPAINT_FILL_GIMP_TEST_DIR={inside}"]
+    wrapper: list[str] = []
+    if display:
+        # A display number of our own: X's abstract sockets are shared with the host.
+        environment.append(f"DISPLAY=:{random.randint(300, 899)}")
+        wrapper = ["sh", "-c", XVFB_WRAPPER, "xvfb"]
     command = [
         str(CHROOT_SCRIPT),
         "run",
-        f"HOME={inside}/home",
-        f"REPAINT_FILL_GIMP_TEST_DIR={inside}",
-        f"REPAINT_FILL_TOKEN_FILE={inside}/token",
+        *environment,
         "--",
+        *wrapper,
+        # Time limit inside the chroot, so the run script still unmounts afterwards.
+        "timeout",
+        "-k",
+        "10",
+        str(int(timeout)),
         "gimp-console",
         "-i",
         "--quit",
@@ -126,7 +139,7 @@ def run_gimp_cases(
         command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace"
     )
     lines: list[str] = []
-    timer = threading.Timer(timeout, process.kill)
+    timer = threading.Timer(timeout + 60, process.terminate)  # last resort only
     timer.start()
     try:
         assert process.stdout is not None

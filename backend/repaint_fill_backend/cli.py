@@ -45,6 +45,7 @@ def add_sampling_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--start-resampling", type=int, help="resample only below this index")
     parser.add_argument("--reverse-step", choices=["ddpm", "ddim"], help="default: ddpm")
     parser.add_argument("--eta", type=float, help="noise of the ddim step (0 = deterministic)")
+    parser.add_argument("--budget", type=float, help="seconds: best schedule that fits (measured)")
     parser.add_argument("--seed", type=int, help="seed (variation i uses seed + i); default random")
     parser.add_argument("--variations", type=int, default=1, help="results to make in one batch")
     parser.add_argument("--context-margin", type=int, help="pixels of context around the mask")
@@ -151,6 +152,14 @@ def run_fill(args: argparse.Namespace) -> int:
         warnings.warn(
             "the mask covers the whole image: nothing to match, pure generation", stacklevel=1
         )
+    if args.budget is not None:  # the budget picks the schedule once the model is loaded
+        from .bench.budget import check_budget_arguments
+
+        check_budget_arguments(
+            args.budget, preset=args.preset, steps=args.steps, jump_length=args.jump_length,
+            jump_n_sample=args.jump_n_sample, start_resampling=args.start_resampling,
+            reverse_step=args.reverse_step, eta=args.eta,
+        )  # fmt: skip
     settings = resolve_settings(
         args.preset,
         steps=args.steps,
@@ -171,6 +180,12 @@ def run_fill(args: argparse.Namespace) -> int:
         raise UserError(f"{args.output.parent}: output folder does not exist")
     threads = configure_threads(args.threads)
     engine = Engine.load(args.model, args.device, args.dtype)
+    budget = None
+    if args.budget is not None:
+        from .bench.budget import apply_budget
+
+        request, budget = apply_budget(engine, request, args.budget)
+        print(budget.summary(), file=sys.stderr)
     on_step, close = progress_callback(args.quiet)
     try:
         result = engine.fill(request, callback=on_step)
@@ -181,6 +196,8 @@ def run_fill(args: argparse.Namespace) -> int:
         print(target)
     if args.report:
         report = {**result.report, "threads": threads, "outputs": [str(t) for t in targets]}
+        if budget is not None:
+            report["budget"] = budget.report()
         args.report.write_text(json.dumps(report, indent=2) + "\n")
     print(
         f"filled {result.crop.width}x{result.crop.height} crop with {result.report['model']} "
@@ -201,6 +218,7 @@ def run_example(args: argparse.Namespace) -> int:
     args.image, args.mask = example_files()
     if not args.image.is_file():
         raise UserError(f"the bundled example is missing ({args.image}); reinstall repaint-fill")
+    args.output.parent.mkdir(parents=True, exist_ok=True)
     print(f"filling the bundled example {args.image} with model {args.model}", file=sys.stderr)
     return run_fill(args)
 

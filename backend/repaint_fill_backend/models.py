@@ -82,6 +82,18 @@ def _registry_checkpoint(spec: str) -> Path | None:
 
 def download_hub_model(repo_id: str) -> Path:
     """Fetch (or find in the hub cache) a diffusers repository; honours HF_HUB_OFFLINE."""
+    # Prefer safetensors; older hub repositories (google/ddpm-*) may only have .bin weights.
+    folder = _snapshot(repo_id, ["*.json", "*.safetensors"])
+    if not _has_weights(folder):
+        folder = _snapshot(repo_id, ["*.json", "*.bin"])
+    return folder
+
+
+def _has_weights(root: Path) -> bool:
+    return any(root.glob("**/*.safetensors")) or any(root.glob("**/*.bin"))
+
+
+def _snapshot(repo_id: str, patterns: list[str]) -> Path:
     from huggingface_hub import snapshot_download
     from huggingface_hub.errors import LocalEntryNotFoundError, RepositoryNotFoundError
 
@@ -93,8 +105,7 @@ def download_hub_model(repo_id: str) -> Path:
             repo_id,
             cache_dir=os.environ.get("HF_HUB_CACHE") or None,
             local_files_only=offline,
-            allow_patterns=["*.json", "*.safetensors", "unet/*", "scheduler/*"],
-            ignore_patterns=["*.bin", "*.ckpt", "*.msgpack", "*.onnx", "*.h5"],
+            allow_patterns=patterns,
         )
     except LocalEntryNotFoundError as error:
         raise ModelError(

@@ -52,6 +52,14 @@ class RegistryEntry:
     class_label: int | None = None  # guided, class-conditional: None = average of all classes
     hub_id: str | None = None  # diffusers: the hub repository
 
+    @property
+    def description(self) -> str:
+        """One line for listings: what it is good at, and its file for guided checkpoints."""
+        if self.file_name is None:
+            return self.good_at
+        size = f", ~{self.size_bytes / 1e9:.1f} GB" if self.size_bytes else ""
+        return f"{self.good_at} [{self.file_name}{size}]"
+
 
 _UNCONDITIONAL_256 = 552_814_086  # parameters of PAPER_256 (counted on the meta device)
 _CONDITIONAL_256 = 553_838_086  # + a 1000 x 1024 class embedding
@@ -97,8 +105,7 @@ _ENTRIES: tuple[RegistryEntry, ...] = (
     RegistryEntry(
         name="imagenet-256",
         kind="guided",
-        good_at="general photos and objects (ImageNet; unconditional, same architecture as "
-        "the paper's ImageNet model); biased towards dogs like all ImageNet models",
+        good_at="general photos and objects (ImageNet, unconditional); leans towards dogs",
         native_size=256,
         licence=_OPENAI_LICENCE,
         parameters=_UNCONDITIONAL_256,
@@ -112,8 +119,8 @@ _ENTRIES: tuple[RegistryEntry, ...] = (
     RegistryEntry(
         name="imagenet-256-cond",
         kind="guided",
-        good_at="the paper's ImageNet model (class-conditional); the paper added classifier "
-        "guidance, which repaint-fill does not do: it uses the average class embedding",
+        good_at="the paper's ImageNet model, class-conditional; without the paper's classifier "
+        "guidance (not implemented): conditioned on the average of all classes",
         native_size=256,
         licence=_OPENAI_LICENCE,
         parameters=_CONDITIONAL_256,

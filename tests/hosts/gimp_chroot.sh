@@ -4,6 +4,7 @@
 #
 #   tests/hosts/gimp_chroot.sh build            build if missing (idempotent), print the path
 #   tests/hosts/gimp_chroot.sh path             print the path; exit 1 if not built yet
+#   tests/hosts/gimp_chroot.sh prune            delete chroots of older recipes (same suite)
 #   tests/hosts/gimp_chroot.sh run [K=V...] -- CMD [ARG...]
 #                                               run CMD inside the chroot with a clean environment
 #                                               plus K=V (proc, sys and a private /dev mounted for
@@ -19,7 +20,8 @@ set -euo pipefail
 SUITE="${REPAINT_FILL_GIMP_SUITE:-trixie}"
 CACHE="${REPAINT_FILL_CHROOT_CACHE:-/var/cache/repaint-fill}"
 MIRROR="${REPAINT_FILL_DEBIAN_MIRROR:-http://deb.debian.org/debian}"
-PACKAGES="gimp python3-gi gir1.2-gimp-3.0 gir1.2-gegl-0.4"
+# xvfb + xdotool: the interactive test (the plug-in's dialog) needs a display and a key press.
+PACKAGES="gimp python3-gi gir1.2-gimp-3.0 gir1.2-gegl-0.4 xvfb xdotool"
 MARKER=".repaint-fill-complete"
 DEVICES="null zero full random urandom tty"
 
@@ -131,9 +133,22 @@ run() {
 KEY="$( { echo "$SUITE $PACKAGES $DEVICES"; declare -f build mount_runtime; } | sha256sum | cut -c1-12)"
 ROOT="$CACHE/gimp-chroot-$SUITE-$KEY"
 
+prune() {
+    local old
+    for old in "$CACHE"/gimp-chroot-"$SUITE"-*; do
+        [ -d "$old" ] || continue
+        [ "$old" = "$ROOT" ] && continue
+        case "$old" in *.lock) continue ;; esac
+        echo "removing $old" >&2
+        safe_delete "$old"
+        rm -f "$old.lock"
+    done
+}
+
 case "${1:-}" in
     build) build ;;
+    prune) prune ;;
     path) [ -f "$ROOT/$MARKER" ] && echo "$ROOT" || { echo "$ROOT"; exit 1; } ;;
     run) shift; run "$@" ;;
-    *) die "usage: $0 build | path | run [K=V...] -- CMD [ARG...]" ;;
+    *) die "usage: $0 build | path | prune | run [K=V...] -- CMD [ARG...]" ;;
 esac

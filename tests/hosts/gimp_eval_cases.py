@@ -8,6 +8,8 @@ REPAINT_FILL_GIMP_TEST_DIR environment variable of the gimp-console command.
 import hashlib
 import json
 import os
+import signal
+import subprocess
 import sys
 import traceback
 
@@ -143,11 +145,40 @@ def export_selection(image, folder):
         )
 
 
-def call_fill(image, layer, args):
+RUN_MODES = {
+    "noninteractive": Gimp.RunMode.NONINTERACTIVE,
+    "interactive": Gimp.RunMode.INTERACTIVE,
+    "last": Gimp.RunMode.WITH_LAST_VALS,
+}
+# Waits for the plug-in's dialog on the X display, focuses it (there is no window manager) and
+# presses keys (xdotool names, space-separated; Return = OK, Escape = Cancel). Prints what it
+# saw, for the checks outside GIMP.
+PRESS_KEY = """
+for i in $(seq 120); do
+  W=$(xdotool search --name '^RePaint Fill$' | head -1); [ -n "$W" ] && break; sleep 0.25
+done
+[ -n "$W" ] || { echo "DIALOG-NOT-SHOWN"; exit 1; }
+echo "DIALOG-SHOWN $(xdotool getwindowname "$W")"
+sleep 1; xdotool windowfocus --sync "$W"; xdotool key --delay 150 $1
+for i in $(seq 60); do xdotool search --name '^RePaint Fill$' >/dev/null || exit 0; sleep 0.25; done
+echo "DIALOG-STUCK"; xdotool windowfocus --sync "$W"; xdotool key Escape
+"""
+
+
+def press_dialog_key(key):
+    return subprocess.Popen(
+        ["sh", "-c", PRESS_KEY, "press", key],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def call_fill(image, layer, args, run_mode="noninteractive"):
     pdb = Gimp.get_pdb()
     procedure = pdb.lookup_procedure("plug-in-repaint-fill")
     config = procedure.create_config()
-    config.set_property("run-mode", Gimp.RunMode.NONINTERACTIVE)
+    config.set_property("run-mode", RUN_MODES[run_mode])
     config.set_property("image", image)
     config.set_core_object_array("drawables", [layer])
     for name, value in args.items():
@@ -155,6 +186,13 @@ def call_fill(image, layer, args):
     result = procedure.run(config)
     status = result.index(0)
     return status.value_nick, pdb.get_last_error() if status != Gimp.PDBStatusType.SUCCESS else ""
+
+
+def stop_started_backend(pid_file):
+    """Stop a backend the plug-in started (it runs detached, and must not outlive the test)."""
+    if pid_file and os.path.exists(pid_file):
+        with open(pid_file) as handle:
+            os.kill(int(handle.read().strip()), signal.SIGTERM)
 
 
 def run_case(case, home):
@@ -173,7 +211,12 @@ def run_case(case, home):
     export_selection(image, folder)
     manifest["before"] = snapshot(image, folder)
     print("CASE-START {}".format(case["name"]), file=sys.stderr, flush=True)
-    manifest["status"], manifest["error"] = call_fill(image, layer, case.get("args", {}))
+    presser = press_dialog_key(case["dialog_key"]) if case.get("dialog_key") else None
+    manifest["status"], manifest["error"] = call_fill(
+        image, layer, case.get("args", {}), case.get("run_mode", "noninteractive")
+    )
+    if presser is not None:
+        manifest["dialog"] = presser.communicate(timeout=60)[0]
     before_ids = {info["id"] for info in manifest["before"]}
     new_ids = [
         item.get_id() for item in all_layers(image.get_layers()) if item.get_id() not in before_ids
@@ -182,6 +225,7 @@ def run_case(case, home):
     manifest["base_type_after"] = image.get_base_type().value_nick
     manifest["precision_after"] = image.get_precision().value_nick
     image.delete()
+    stop_started_backend(case.get("kill_pid_file"))
     with open(os.path.join(folder, "manifest.json"), "w") as handle:
         json.dump(manifest, handle, indent=1)
     print("CASE-END {} {}".format(case["name"], manifest["status"]), file=sys.stderr, flush=True)

@@ -22,11 +22,12 @@ import pytest
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from helpers_gimp import chroot_root, remove_work, run_gimp_cases  # noqa: E402
+from helpers_gimp import REPO, chroot_root, remove_work, run_gimp_cases  # noqa: E402
 
 pytestmark = [pytest.mark.gimp, pytest.mark.slow]
 
 SEED = 1234
+INSIDE_WORK = "{work}"  # the run's folder inside the chroot; filled in by run_gimp_cases
 MARGIN = 8
 
 
@@ -51,15 +52,14 @@ def _wait_healthy(url: str, process: subprocess.Popen, timeout: float = 180.0) -
 
 def _model_argument(tmp: Path) -> str:
     """The embedded model when it is shipped; else a tiny random diffusers UNet (fast on CPU)."""
-    from repaint_fill_backend import models
+    from repaint_fill_backend.models import embedded_model_dir
 
-    try:
-        models.load_model("embedded")
+    folder = embedded_model_dir()
+    if any((folder / name).exists() for name in ("config.json", "model_index.json", "unet")):
         return "embedded"
-    except Exception:  # noqa: BLE001 - not shipped yet: fall back to a tiny real UNet
-        from helpers_backend import save_tiny_unet
+    from helpers_backend import save_tiny_unet
 
-        return str(save_tiny_unet(tmp / "tiny-unet"))
+    return str(save_tiny_unet(tmp / "tiny-unet"))
 
 
 @pytest.fixture(scope="module")
@@ -150,9 +150,33 @@ def _case(
     }
 
 
+def _autostart_config(port: int) -> dict:
+    """plugin.json whose start_command starts a backend inside the chroot when none answers.
+
+    The backend's venv (torch) is not inside the chroot, so the started process is the core's
+    stdlib STAND-IN server (tests/helpers_krita.py); what is tested is the plug-in starting it
+    through the core's launcher and then filling with it."""
+    code = (
+        f"import sys; sys.path[:0] = ['{INSIDE_WORK}/plug-ins/repaint-fill', '{INSIDE_WORK}'];"
+        " from helpers_krita import serve_forever_on;"
+        f" serve_forever_on({port}, '{INSIDE_WORK}/autostart-token', '{INSIDE_WORK}/autostart.pid')"
+    )
+    return {
+        "backend_url": f"http://127.0.0.1:{port}",
+        "token_file": f"{INSIDE_WORK}/autostart-token",
+        "start_command": ["python3", "-c", code],
+        "startup_timeout": 60,
+    }
+
+
 def _cases(url: str) -> list[dict]:
-    config = {"backend_url": url, "start_command": None}
-    down = {"backend_url": f"http://127.0.0.1:{_free_port()}", "start_command": None}
+    token = f"{INSIDE_WORK}/token"
+    config = {"backend_url": url, "token_file": token, "start_command": None}
+    down = {
+        "backend_url": f"http://127.0.0.1:{_free_port()}",
+        "token_file": token,
+        "start_command": None,
+    }
     rect = {"shape": "rect", "rect": [20, 12, 16, 12]}
     return [
         _case("rect", selection=rect, plugin_json=config),
@@ -177,6 +201,10 @@ def _cases(url: str) -> list[dict]:
         _case("indexed", mode="indexed", selection=rect, plugin_json=config),
         _case("backend_down", selection=rect, plugin_json=down),
         _case("cancel", selection=rect, args={"preset": "paper"}, plugin_json=config),
+        {
+            **_case("autostart", selection=rect, plugin_json=_autostart_config(_free_port())),
+            "kill_pid_file": f"{INSIDE_WORK}/autostart.pid",
+        },
     ]
 
 
@@ -196,7 +224,8 @@ def gimp_run(chroot, backend):
             for pid in killed["pids"]:
                 os.kill(pid, signal.SIGKILL)
 
-    run = run_gimp_cases(chroot, _cases(url), {"token": token.encode()}, on_line=on_line)
+    helpers = {"helpers_krita.py": (REPO / "tests" / "helpers_krita.py").read_bytes()}
+    run = run_gimp_cases(chroot, _cases(url), {"token": token.encode(), **helpers}, on_line=on_line)
     print(f"gimp-console run: {run.seconds:.1f} s")
     yield run, killed, url, token
     remove_work(run)
@@ -304,6 +333,11 @@ def test_errors_create_no_layer(gimp_run, name, message):
     _assert_untouched(manifest)
 
 
+def test_backend_not_running_is_started_through_the_core(gimp_run):
+    _layer, rgba, selection = _check_fill(gimp_run, "autostart")
+    assert np.array_equal(rgba[..., 3], selection)
+
+
 def test_cancel_in_gimp_cancels_backend_job(gimp_run):
     _run, killed, url, token = gimp_run
     manifest, _folder = _result(gimp_run, "cancel")
@@ -321,4 +355,65 @@ def test_cancel_in_gimp_cancels_backend_job(gimp_run):
         if state == "cancelled":
             break
         time.sleep(0.5)
-    assert state == "cancelled"
+    assert state == "cancelled", killed
+
+
+# --- interactive runs: the plug-in's own dialog on an Xvfb display (second GIMP start) -------
+
+
+@pytest.fixture(scope="module")
+def gimp_dialog_run(chroot, backend):
+    url, token = backend
+    config = {"backend_url": url, "token_file": f"{INSIDE_WORK}/token", "start_command": None}
+    rect = {"shape": "rect", "rect": [20, 12, 16, 12]}
+    cases = [
+        # The dialog: Escape cancels; a seed typed in (alt+s: "_Seed") and OK (alt+o) runs with it; the next dialog
+        # and a "repeat with last values" run remember it.
+        {
+            **_case("dialog_cancel", selection=rect, plugin_json=config),
+            "run_mode": "interactive",
+            "dialog_key": "Escape",
+        },
+        {
+            **_case("dialog_typed", selection=rect, plugin_json=config),
+            "run_mode": "interactive",
+            "dialog_key": "alt+s ctrl+a 7 7 7 Tab alt+o",
+        },
+        {
+            **_case("dialog_ok", selection=rect, plugin_json=config),
+            "run_mode": "interactive",
+            "dialog_key": "alt+o",
+        },
+        {**_case("repeat", selection=rect, plugin_json=config), "run_mode": "last"},
+    ]
+    for case in cases:
+        case["args"] = {}  # what the dialog shows / what GIMP remembers
+    run = run_gimp_cases(chroot, cases, {"token": token.encode()}, display=True, timeout=300)
+    print(f"gimp-console run with dialogs: {run.seconds:.1f} s")
+    yield (run,)
+    remove_work(run)
+
+
+def _single_new_layer(gimp_run, name: str) -> dict:
+    manifest, _folder = _result(gimp_run, name)
+    assert manifest["status"] == "success", manifest["error"]
+    _assert_untouched(manifest)
+    new = _new_items(manifest)
+    assert len(new) == 1, new
+    return new[0]
+
+
+def test_dialog_cancel_does_nothing(gimp_dialog_run):
+    manifest, _folder = _result(gimp_dialog_run, "dialog_cancel")
+    assert "DIALOG-SHOWN RePaint Fill" in manifest["dialog"]
+    assert manifest["status"] == "cancel"
+    assert _new_items(manifest) == []
+    _assert_untouched(manifest)
+
+
+def test_dialog_values_are_used_and_remembered(gimp_dialog_run):
+    for name in ("dialog_typed", "dialog_ok"):
+        manifest, _folder = _result(gimp_dialog_run, name)
+        assert "DIALOG-SHOWN RePaint Fill" in manifest["dialog"]
+        assert _single_new_layer(gimp_dialog_run, name)["name"] == "RePaint Fill (seed 777)", name
+    assert _single_new_layer(gimp_dialog_run, "repeat")["name"] == "RePaint Fill (seed 777)"

@@ -150,17 +150,32 @@ def test_bare_unet_folder_and_learned_variance_models_load(scene, tmp_path):
     assert fill(scene, learned) == 0
 
 
-def test_hub_id_loads_from_the_hub_cache_offline(scene, tiny_model, tmp_path, monkeypatch):
-    # The hub is unreachable here: build the cache layout huggingface_hub uses and go offline.
+def hub_cache(tmp_path, model_folder, repo="acme--tiny-ddpm"):
+    """A Hugging Face cache folder in the hub's layout holding ``model_folder`` as a snapshot."""
     cache = tmp_path / "hub"
-    snapshot = cache / "models--acme--tiny-ddpm" / "snapshots" / ("a" * 40)
-    shutil.copytree(tiny_model, snapshot)
-    (cache / "models--acme--tiny-ddpm" / "refs").mkdir()
-    (cache / "models--acme--tiny-ddpm" / "refs" / "main").write_text("a" * 40)
-    monkeypatch.setenv("HF_HUB_CACHE", str(cache))
+    snapshot = cache / f"models--{repo}" / "snapshots" / ("a" * 40)
+    shutil.copytree(model_folder, snapshot)
+    (cache / f"models--{repo}" / "refs").mkdir()
+    (cache / f"models--{repo}" / "refs" / "main").write_text("a" * 40)
+    return cache
+
+
+@pytest.mark.parametrize("safetensors", [True, False])
+def test_hub_id_loads_from_the_hub_cache_offline(scene, tmp_path, monkeypatch, safetensors):
+    # The hub is unreachable here: build the cache layout huggingface_hub uses and go offline.
+    # Older hub repositories (google/ddpm-*) carry .bin weights only: both must load.
+    model = save_tiny_unet(tmp_path / "model", safetensors=safetensors)
+    monkeypatch.setenv("HF_HUB_CACHE", str(hub_cache(tmp_path, model)))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     assert fill(scene, "acme/tiny-ddpm") == 0
+
+
+def test_hub_id_missing_from_the_cache_names_it(scene, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty-cache"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     assert fill(scene, "acme/not-cached") == 2
+    err = capsys.readouterr().err
+    assert "acme/not-cached" in err and "repaint-fill download" in err
 
 
 def test_console_command_runs(scene, tiny_model):

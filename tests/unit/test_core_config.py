@@ -30,7 +30,7 @@ def test_missing_file_gives_defaults(tmp_path: Path) -> None:
     config = load_config(_env(tmp_path))
     assert config.backend_url == DEFAULT_URL == "http://127.0.0.1:8421"
     assert config.token_file == str(tmp_path / "cfg" / "repaint-fill" / "token")
-    assert config.preset == "balanced"
+    assert config.preset == "fast"
     assert config.start_command is None
 
 

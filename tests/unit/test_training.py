@@ -6,6 +6,7 @@ Everything runs on CPU with a tiny UNet2DModel at 16x16 so each test takes a few
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -22,10 +23,14 @@ from repaint_fill_backend.training.checkpoint import (  # noqa: E402
     CHECKPOINT_NAME,
     export_diffusers,
 )
-from repaint_fill_backend.training.model import linear_alphas_cumprod  # noqa: E402
+from repaint_fill_backend.training.model import (  # noqa: E402
+    linear_alphas_cumprod,
+    parameter_count,
+)
 from repaint_fill_backend.training.train import (  # noqa: E402
     TrainConfig,
     diffusion_loss,
+    export_run,
     new_state,
     train,
 )
@@ -151,3 +156,27 @@ def test_crops_have_the_training_shape_range_and_keep_grey_grey() -> None:
     grey_only = data.sample_batch([grey], 4, settings, generator)
     assert torch.equal(grey_only[:, 0], grey_only[:, 1])
     assert torch.equal(grey_only[:, 1], grey_only[:, 2])
+
+
+def test_a_stop_request_ends_the_run_with_a_checkpoint(tmp_path: Path) -> None:
+    """A stop (SIGTERM in the CLI) between steps saves a checkpoint at the last finished step."""
+    config = tiny_config(tmp_path, steps=2)
+    train(config, TINY_UNET)
+    stop = threading.Event()
+    stop.set()
+    stopped = train(replace(config, steps=50, resume=True), TINY_UNET, stop=stop)
+    assert stopped.step == 2
+    assert json.loads((tmp_path / "run_info.json").read_text())["steps"] == 2
+
+
+def test_model_card_names_every_training_image_and_licence(tmp_path: Path) -> None:
+    """The generated card lists each image with its licence, the step count and parameters."""
+    run = tmp_path / "run"
+    state = train(tiny_config(run, steps=1), TINY_UNET)
+    export_run(run, tmp_path / "model")
+    card = (tmp_path / "model" / "MODEL_CARD.md").read_text()
+    for image in data.TRAINING_IMAGES:
+        assert f"| {image.name} | {image.source} | {image.licence} |" in card
+    assert f"{parameter_count(state.model):,} parameters" in card
+    assert "- Steps: 1 " in card
+    assert "china.jpg" in card  # named as held out, never as training data

@@ -4,6 +4,10 @@ Weights go straight to the target device and dtype: the file is memory-mapped
 (``torch.load(mmap=True, weights_only=True)``), the network is built on the ``meta`` device
 (no memory), and each tensor is moved/cast once and assigned (``load_state_dict(strict=True,
 assign=True)``). Peak host memory is about one copy of the weights in the page cache, not two.
+
+The paper's 552.8M-parameter models: 2.21 GB of weights in float32; 1.22 GB with a float16 torso
+(498M parameters in float16, the rest float32). Measured on a CPU at 256x256, batch 1: peak RSS
+3.2 GB in float32 (weights + ~0.75 GB activations + runtime); see the README's "Models" section.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ import re
 import zipfile
 from dataclasses import fields, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 
@@ -62,27 +66,61 @@ def _has(state_dict: StateDict, prefix: str) -> bool:
     return any(key.startswith(prefix) for key in state_dict)
 
 
-def _first_resampling_block(state_dict: StateDict, count: int) -> int | None:
-    """Index j of the first output block that upsamples (= num_res_blocks), None if none does.
+def _find_upsampler(state_dict: StateDict, count: int) -> tuple[int, bool] | None:
+    """(index of the first output block that upsamples, whether it is a ResBlock), or None.
 
-    An upsampler is the last layer (index >= 1) of its block: a ResBlock (resblock_updown) or an
-    Upsample with a learned conv. Attention layers (index 1) have ``qkv`` instead.
+    That index equals num_res_blocks. An upsampler is layer 1 or 2 of its block: a ResBlock
+    (``in_layers``, resblock_updown) or an Upsample's learned ``conv``; attention has ``qkv``.
     """
     for j in range(count):
         for k in (1, 2):
             prefix = f"output_blocks.{j}.{k}."
-            if _has(state_dict, prefix + "in_layers") or _has(state_dict, prefix + "conv"):
-                return j
+            if _has(state_dict, prefix + "in_layers"):
+                return j, True
+            if _has(state_dict, prefix + "conv"):
+                return j, False
     return None
 
 
-def _first_downsampling_block(state_dict: StateDict, count: int) -> int | None:
-    """Index i of the first input block that only downsamples, when its weights show it."""
+def _find_downsampler(state_dict: StateDict, count: int) -> tuple[int, bool] | None:
+    """(index of the first input block that only downsamples, whether it has a conv), or None.
+
+    Only plain Downsample blocks are visible here: a strided conv (``op``) or average pooling,
+    which has no parameters and so leaves a gap in the block indices.
+    """
     for i in range(1, count):
         prefix = f"input_blocks.{i}."
-        if _has(state_dict, prefix + "0.op") or not _has(state_dict, prefix):
-            return i
+        if _has(state_dict, prefix + "0.op"):
+            return i, True
+        if not _has(state_dict, prefix):
+            return i, False
     return None
+
+
+class _Structure(NamedTuple):
+    num_res_blocks: int
+    levels: int
+    resblock_updown: bool
+    conv_resample: bool
+
+
+def _block_structure(state_dict: StateDict) -> _Structure:
+    """Residual blocks per level, number of levels and the kind of resampling."""
+    # max + 1, not a count: a parameter-free Downsample (average pooling) leaves a gap.
+    n_in = max(_indices(state_dict, "input_blocks")) + 1
+    n_out = max(_indices(state_dict, "output_blocks"), default=-1) + 1
+    upsampler = _find_upsampler(state_dict, n_out)
+    downsampler = _find_downsampler(state_dict, n_in)
+    if upsampler is not None:  # (with resblock_updown, conv_resample plays no part)
+        res_blocks, resblock_updown, conv_resample = upsampler[0], upsampler[1], True
+    elif downsampler is not None:  # average-pool Downsample + conv-free Upsample
+        res_blocks, resblock_updown, conv_resample = downsampler[0] - 1, False, downsampler[1]
+    else:  # a single level: nothing resamples
+        res_blocks, resblock_updown, conv_resample = n_out - 1, True, True
+    levels = n_out // (res_blocks + 1) if res_blocks >= 1 else 0
+    if res_blocks < 1 or levels * (res_blocks + 1) != n_out or n_in != n_out:
+        raise CheckpointError(f"cannot read the block structure ({n_in} in, {n_out} out blocks)")
+    return _Structure(res_blocks, levels, resblock_updown, conv_resample)
 
 
 def infer_config(state_dict: StateDict, **overrides: Any) -> GuidedDiffusionConfig:
@@ -97,57 +135,38 @@ def infer_config(state_dict: StateDict, **overrides: Any) -> GuidedDiffusionConf
         raise CheckpointError(
             "not a guided-diffusion UNet checkpoint (missing " + ", ".join(missing) + ")"
         )
-    first = state_dict["input_blocks.0.0.weight"]
-    in_channels, model_channels = first.shape[1], state_dict["time_embed.0.weight"].shape[1]
+    in_channels = state_dict["input_blocks.0.0.weight"].shape[1]
+    model_channels = state_dict["time_embed.0.weight"].shape[1]
     out_channels = state_dict["out.2.weight"].shape[0]
     if out_channels not in (in_channels, 2 * in_channels):
         raise CheckpointError(f"unexpected output channels {out_channels} for {in_channels} in")
-    # max + 1, not a count: a parameter-free Downsample (average pooling) leaves a gap.
-    n_in = max(_indices(state_dict, "input_blocks")) + 1
-    n_out = max(_indices(state_dict, "output_blocks"), default=-1) + 1
-    up_at = _first_resampling_block(state_dict, n_out)
-    down_at = _first_downsampling_block(state_dict, n_in)
-    if up_at is not None:
-        res_blocks = up_at
-    elif down_at is not None:
-        res_blocks = down_at - 1
-    else:  # a single level: nothing resamples
-        res_blocks = n_out - 1
-    levels = n_out // (res_blocks + 1) if res_blocks >= 1 else 0
-    if res_blocks < 1 or levels * (res_blocks + 1) != n_out or n_in != n_out:
-        raise CheckpointError(f"cannot read the block structure ({n_in} in, {n_out} out blocks)")
+    structure = _block_structure(state_dict)
     mults, attention = [], []
-    for level in range(levels):
-        block = 1 + level * (res_blocks + 1)  # the first residual block of this level
+    for level in range(structure.levels):
+        block = 1 + level * (structure.num_res_blocks + 1)  # first residual block of the level
         width = state_dict[f"input_blocks.{block}.0.out_layers.0.weight"].shape[0]
         mults.append(width // model_channels)
         if f"input_blocks.{block}.1.qkv.weight" in state_dict:
             attention.append(2**level)
     middle_width = state_dict["middle_block.0.out_layers.0.weight"].shape[0]
+    labels = state_dict.get("label_emb.weight")
     inferred = {
         "in_channels": in_channels,
         "model_channels": model_channels,
         "channel_mult": tuple(mults),
-        "num_res_blocks": res_blocks,
+        "num_res_blocks": structure.num_res_blocks,
         "attention_resolutions": tuple(attention),
-        "resblock_updown": up_at is not None
-        and _has(state_dict, f"output_blocks.{up_at}.{_last_layer(state_dict, up_at)}.in_layers"),
-        "conv_resample": down_at is None or _has(state_dict, f"input_blocks.{down_at}.0.op"),
+        "resblock_updown": structure.resblock_updown,
+        "conv_resample": structure.conv_resample,
         "use_scale_shift_norm": state_dict["middle_block.0.emb_layers.1.weight"].shape[0]
         == 2 * middle_width,
         "learn_sigma": out_channels == 2 * in_channels,
-        "num_classes": state_dict["label_emb.weight"].shape[0]
-        if "label_emb.weight" in state_dict
-        else None,
+        "num_classes": labels.shape[0] if labels is not None else None,
     }
     try:
         return GuidedDiffusionConfig(**{**inferred, **overrides})
     except TypeError as error:
         raise CheckpointError(f"bad guided-diffusion config override: {error}") from error
-
-
-def _last_layer(state_dict: StateDict, block: int) -> int:
-    return max(_indices(state_dict, f"output_blocks.{block}"))
 
 
 def build_on_meta(config: GuidedDiffusionConfig, torso_dtype: torch.dtype) -> GuidedDiffusionUNet:

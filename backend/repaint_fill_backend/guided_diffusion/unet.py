@@ -27,7 +27,9 @@ class GroupNorm32(nn.GroupNorm):
         return super().forward(x.float()).to(x.dtype)
 
 
-def timestep_embedding(timesteps: torch.Tensor, dim: int, max_period: float = 10000.0):
+def timestep_embedding(
+    timesteps: torch.Tensor, dim: int, max_period: float = 10000.0
+) -> torch.Tensor:
     """Sinusoidal embedding of (possibly fractional) timesteps: [cos | sin], shape (N, dim)."""
     half = dim // 2
     exponent = torch.arange(half, dtype=torch.float32, device=timesteps.device) / half
@@ -220,7 +222,7 @@ class GuidedDiffusionUNet(nn.Module):
             channels, config.heads_for(channels), legacy_order=not config.use_new_attention_order
         )
 
-    def _build_encoder(self, config: GuidedDiffusionConfig):
+    def _build_encoder(self, config: GuidedDiffusionConfig) -> tuple[nn.ModuleList, list[int], int]:
         """Input blocks; returns (blocks, channels of each block's output, final channels)."""
         channels = config.model_channels * config.channel_mult[0]
         blocks = nn.ModuleList(
@@ -246,7 +248,9 @@ class GuidedDiffusionUNet(nn.Module):
                 factor *= 2
         return blocks, skip_channels, channels
 
-    def _build_decoder(self, config: GuidedDiffusionConfig, skips: list[int], channels: int):
+    def _build_decoder(
+        self, config: GuidedDiffusionConfig, skips: list[int], channels: int
+    ) -> nn.ModuleList:
         """Output blocks, consuming the encoder's skip channels from the deepest one up."""
         blocks, skips = nn.ModuleList(), list(skips)
         factor = config.stride

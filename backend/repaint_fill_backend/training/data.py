@@ -97,7 +97,7 @@ def _load_pixels(image: TrainingImage) -> np.ndarray:
     return np.ascontiguousarray(pixels[:, :, :3]).astype(np.uint8)
 
 
-def _to_tensor(pixels: np.ndarray) -> torch.Tensor:
+def pixels_to_tensor(pixels: np.ndarray) -> torch.Tensor:
     """uint8 HxWx3 -> float 3xHxW in [0, 1], downscaled so the short side is <= MAX_SHORT_SIDE."""
     tensor = torch.from_numpy(pixels).permute(2, 0, 1).float().div(255.0)
     short = min(tensor.shape[1:])
@@ -112,7 +112,7 @@ def load_training_images(
     images: tuple[TrainingImage, ...] = TRAINING_IMAGES,
 ) -> list[torch.Tensor]:
     """Load every training image as a float 3xHxW tensor in [0, 1]."""
-    return [_to_tensor(_load_pixels(image)) for image in images]
+    return [pixels_to_tensor(_load_pixels(image)) for image in images]
 
 
 @dataclass(frozen=True)

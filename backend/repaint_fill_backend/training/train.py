@@ -9,7 +9,9 @@ import argparse
 import json
 import math
 import shlex
+import signal
 import sys
+import threading
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -19,6 +21,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from repaint_fill_backend.training.checkpoint import (
+    CHECKPOINT_NAME,
     TrainState,
     export_diffusers,
     load_checkpoint_payload,
@@ -100,7 +103,12 @@ def new_state(config: TrainConfig, model_config: dict | None = None) -> TrainSta
     return TrainState(model=model, optimizer=optimizer, ema=ema, data_generator=generator)
 
 
-def train_step(state: TrainState, config: TrainConfig, images, alphas_cumprod) -> float:
+def train_step(
+    state: TrainState,
+    config: TrainConfig,
+    images: list[torch.Tensor],
+    alphas_cumprod: torch.Tensor,
+) -> float:
     """One optimisation step; returns its loss."""
     resolution, batch_size = phase(config, state.step)
     settings = CropSettings(resolution=resolution)
@@ -165,8 +173,15 @@ def write_checkpoint(state: TrainState, config: TrainConfig) -> None:
     (config.out / RUN_INFO_NAME).write_text(json.dumps(info, indent=2) + "\n")
 
 
-def train(config: TrainConfig, model_config: dict | None = None) -> TrainState:
-    """Run (or resume) training until ``steps`` or the time limit; checkpoints along the way."""
+def train(
+    config: TrainConfig,
+    model_config: dict | None = None,
+    stop: threading.Event | None = None,
+) -> TrainState:
+    """Run (or resume) training until ``steps``, the time limit or ``stop``; checkpoints often.
+
+    ``stop`` is checked between steps, so a stopped run always saves a consistent checkpoint.
+    """
     torch.set_num_threads(config.threads)
     state = new_state(config, model_config)
     if config.resume:
@@ -179,6 +194,8 @@ def train(config: TrainConfig, model_config: dict | None = None) -> TrainState:
     state.model.train()
     with tqdm(total=config.steps, initial=state.step, mininterval=20, desc="train") as progress:
         while state.step < config.steps and (deadline is None or time.monotonic() < deadline):
+            if stop is not None and stop.is_set():
+                break
             train_step(state, config, images, alphas_cumprod)
             state.elapsed_seconds = base_elapsed + time.monotonic() - started
             progress.update(1)
@@ -232,11 +249,22 @@ def export_run(run_dir: Path, export_dir: Path) -> Path:
     return export_dir
 
 
+def stop_on_signals() -> threading.Event:
+    """An event set by SIGTERM/SIGINT, so ``kill PID`` or Ctrl-C ends a run with a checkpoint."""
+    stop = threading.Event()
+    for signal_number in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signal_number, lambda *_: stop.set())
+    return stop
+
+
 def run_train(args: argparse.Namespace) -> int:
     """Entry point of ``repaint-fill train``; returns the process exit code."""
     config = config_from_args(args)
+    if (args.resume or args.export_only) and not (config.out / CHECKPOINT_NAME).is_file():
+        print(f"error: no checkpoint {config.out / CHECKPOINT_NAME} to resume or export from")
+        return 2
     if not args.export_only:
-        state = train(config)
+        state = train(config, stop=stop_on_signals())
         print(f"trained to step {state.step} in {state.elapsed_seconds / 60:.1f} min", flush=True)
     if args.export is not None:
         export_run(config.out, args.export)

@@ -15,7 +15,7 @@ from .errors import RepaintFillError
 APP_NAME = "repaint-fill"
 DEFAULT_URL = "http://127.0.0.1:8421"
 PRESETS = ("fast", "balanced", "paper")
-DEFAULT_PRESET = "balanced"
+DEFAULT_PRESET = "fast"  # the backend's default too
 DEFAULT_CONTEXT_MARGIN = 64
 DEFAULT_STARTUP_TIMEOUT = 120.0
 

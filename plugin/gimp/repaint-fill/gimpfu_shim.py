@@ -106,28 +106,24 @@ def register(
 
 
 def _add_argument(procedure: Gimp.Procedure, param: Param) -> None:
+    # The label is the dialog's text (with an "_" mnemonic); the blurb is it without the "_".
     flags = GObject.ParamFlags.READWRITE
+    text = (param.name, param.label, param.label.replace("_", ""))
     if param.kind == PF_INT:
         low, high = param.extra or (-INT_LIMIT, INT_LIMIT)
-        procedure.add_int_argument(
-            param.name, param.label, param.label, low, high, param.default, flags
-        )
+        procedure.add_int_argument(*text, low, high, param.default, flags)
     elif param.kind == PF_FLOAT:
         low, high = param.extra or (-1e12, 1e12)
-        procedure.add_double_argument(
-            param.name, param.label, param.label, low, high, param.default, flags
-        )
+        procedure.add_double_argument(*text, low, high, param.default, flags)
     elif param.kind == PF_BOOL:
-        procedure.add_boolean_argument(param.name, param.label, param.label, param.default, flags)
+        procedure.add_boolean_argument(*text, param.default, flags)
     elif param.kind == PF_STRING:
-        procedure.add_string_argument(param.name, param.label, param.label, param.default, flags)
+        procedure.add_string_argument(*text, param.default, flags)
     elif param.kind == PF_CHOICE:
         choice = Gimp.Choice.new()
         for index, (name, label) in enumerate(param.extra):
             choice.add(name, index, label, "")
-        procedure.add_choice_argument(
-            param.name, param.label, param.label, choice, param.default, flags
-        )
+        procedure.add_choice_argument(*text, choice, param.default, flags)
     else:
         raise ValueError("gimpfu_shim: unknown parameter type {!r}".format(param.kind))
 

@@ -65,8 +65,8 @@ class WatchedClient(BackendClient):
 
     def submit(self, image_png, mask_png, params):
         job_id = super().submit(image_png, mask_png, params)
-        print("RePaint Fill: backend job {}".format(job_id), file=sys.stderr, flush=True)
         self.watchdog = job_watchdog.spawn(self.url, self.token, job_id)
+        print("RePaint Fill: backend job {}".format(job_id), file=sys.stderr, flush=True)
         return job_id
 
     def release(self, job_finished: bool) -> None:
@@ -294,10 +294,10 @@ register(
     "RePaint Fill...",
     "RGB*, GRAY*",
     [
-        (PF_CHOICE, "preset", "Preset", FROM_SETTINGS, PRESET_CHOICES),
-        (PF_INT, "seed", "Seed (-1 = random)", -1, (-1, MAX_SEED)),
-        (PF_INT, "variations", "Variations", 1, (1, MAX_VARIATIONS)),
-        (PF_INT, "context-margin", "Context margin in px (-1 = from settings)", -1, (-1, 4096)),
+        (PF_CHOICE, "preset", "_Preset", FROM_SETTINGS, PRESET_CHOICES),
+        (PF_INT, "seed", "_Seed (-1 = random)", -1, (-1, MAX_SEED)),
+        (PF_INT, "variations", "_Variations", 1, (1, MAX_VARIATIONS)),
+        (PF_INT, "context-margin", "Context _margin in px (-1 = from settings)", -1, (-1, 4096)),
     ],
     [],
     repaint_fill,

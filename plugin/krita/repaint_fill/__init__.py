@@ -1,7 +1,11 @@
 """RePaint Fill for Krita: fill the selection with RePaint diffusion inpainting, as a new layer."""
 
-from krita import Krita
+try:
+    from krita import Krita
+except ImportError:  # imported outside Krita (tests, tools): only the Qt and core modules are used
+    Krita = None
 
-from .extension import RepaintFillExtension
+if Krita is not None:
+    from .extension import RepaintFillExtension
 
-Krita.instance().addExtension(RepaintFillExtension(Krita.instance()))
+    Krita.instance().addExtension(RepaintFillExtension(Krita.instance()))

@@ -79,6 +79,8 @@ def read_selection(document: Any, feather: int) -> Optional[Any]:
     selection = document.selection()
     if selection is None or selection.width() <= 0 or selection.height() <= 0:
         return None
+    # selection() shares its pixels with the document in 5.1.5: feather a real copy.
+    selection = selection.duplicate()
     if feather > 0:
         selection.feather(feather)
     return selection

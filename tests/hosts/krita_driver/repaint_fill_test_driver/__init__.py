@@ -45,7 +45,7 @@ class TestDriver(Extension):
 
     def wait_for_window(self):
         app = Krita.instance()
-        if app.activeWindow() is None and self.waited < 300:
+        if app.activeWindow() is None and self.waited < 900:
             self.waited += 1
             QTimer.singleShot(100, self.wait_for_window)
             return

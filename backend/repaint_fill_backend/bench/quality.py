@@ -1,0 +1,194 @@
+"""Quality per model call: our sampler (through the product's crop/scale/composite path) against
+OpenCV's Telea and Navier-Stokes inpainting, on scikit-learn's china.jpg and flower.jpg.
+
+The validation photos are never used for training (the embedded model's card lists its data).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from PIL import Image
+
+from ..denoiser import LoadedModel
+from ..imaging import composite, from_model_tensor, mask_bbox, plan_crop, to_model_tensors
+from ..imaging import working_size as fit_working_size
+from ..presets import SamplingSettings
+from ..sampler import DDIMStep, DDPMStep, repaint
+from ..schedule import diffusion_tables
+from .masks import MASKS
+from .metrics import FillScores, score_fill
+
+IMAGE_SIZE = 256
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One validation case: ground truth (H, W, 3) uint8 and coverage (H, W) uint8, 255 = fill."""
+
+    name: str
+    mask: str
+    truth: np.ndarray
+    coverage: np.ndarray
+
+
+@dataclass
+class MethodResult:
+    method: str
+    model_calls: int
+    seconds: float  # wall time of the whole method over all samples
+    fills: list[np.ndarray]
+    scores: list[FillScores] = field(default_factory=list)
+
+
+def validation_images(crops_per_image: int, size: int = IMAGE_SIZE) -> list[tuple[str, np.ndarray]]:
+    """Square crops of china.jpg and flower.jpg (left to right; the middle one is the centre),
+    resized to ``size``."""
+    from sklearn.datasets import load_sample_images
+
+    bunch = load_sample_images()
+    images = []
+    for filename, pixels in zip(bunch.filenames, bunch.images):
+        stem = filename.rsplit("/", 1)[-1].split(".")[0]
+        height, width = pixels.shape[:2]
+        side = min(height, width)
+        if crops_per_image == 1:
+            offsets = [(width - side) // 2]
+        else:
+            offsets = np.linspace(0, width - side, crops_per_image).round().astype(int).tolist()
+        for index, x0 in enumerate(offsets):
+            crop = Image.fromarray(pixels[(height - side) // 2 :][:side, x0 : x0 + side])
+            resized = np.asarray(crop.resize((size, size), Image.Resampling.LANCZOS))
+            images.append((f"{stem}-{index}", resized))
+    return images
+
+
+def make_samples(images: Sequence[tuple[str, np.ndarray]], masks: Sequence[str]) -> list[Sample]:
+    samples = []
+    for number, (name, truth) in enumerate(images):
+        for mask in masks:
+            coverage = MASKS[mask](truth.shape[0], seed=number)
+            samples.append(Sample(name, mask, truth, coverage))
+    return samples
+
+
+def _reverse_step(settings: SamplingSettings, model: LoadedModel) -> DDIMStep | DDPMStep:
+    if settings.reverse_step == "ddim":
+        return DDIMStep(settings.eta)
+    return DDPMStep(model.variance_type)
+
+
+def fill_samples(
+    model: LoadedModel,
+    samples: Sequence[Sample],
+    settings: SamplingSettings,
+    batch: int,
+    seed: int = 0,
+) -> list[np.ndarray]:
+    """Fill every sample like the engine does (crop, scale to the working size, RePaint, scale
+    back, composite), batching samples that share a working size."""
+    prepared = []
+    for sample in samples:
+        height, width = sample.coverage.shape
+        bbox = mask_bbox(sample.coverage)
+        assert bbox is not None
+        crop = plan_crop(bbox, (width, height))
+        region = (slice(crop.y, crop.y + crop.height), slice(crop.x, crop.x + crop.width))
+        size = fit_working_size((crop.width, crop.height), model.native_size, model.stride)
+        known, keep_mask = to_model_tensors(sample.truth[region], sample.coverage[region], size)
+        prepared.append((region, size, known, keep_mask))
+    schedule = settings.schedule()
+    tables = diffusion_tables(model.training_betas, settings.steps)
+    results: list[np.ndarray | None] = [None] * len(samples)
+    order = sorted(range(len(samples)), key=lambda i: prepared[i][1])
+    with torch.inference_mode():
+        for start in range(0, len(order), batch):
+            for chunk in _split_by_size(order[start : start + batch], prepared):
+                known = torch.cat([prepared[i][2] for i in chunk]).to(model.device)
+                keep_mask = torch.cat([prepared[i][3] for i in chunk]).to(model.device)
+                generators = [torch.Generator().manual_seed(seed + i) for i in chunk]
+                sample_tensor = repaint(
+                    model.denoiser,
+                    known,
+                    keep_mask,
+                    schedule,
+                    tables,
+                    generators=generators,
+                    reverse_step=_reverse_step(settings, model),
+                )
+                for i, item in zip(chunk, sample_tensor):
+                    region = prepared[i][0]
+                    truth, coverage = samples[i].truth, samples[i].coverage
+                    crop_h = region[0].stop - region[0].start
+                    crop_w = region[1].stop - region[1].start
+                    fill = from_model_tensor(item, (crop_w, crop_h))
+                    result = truth.copy()
+                    result[region] = composite(truth[region], fill, coverage[region])
+                    results[i] = result
+    return [r for r in results if r is not None]
+
+
+def _split_by_size(indices: list[int], prepared: list) -> list[list[int]]:
+    chunks: dict[tuple[int, int], list[int]] = {}
+    for i in indices:
+        chunks.setdefault(prepared[i][1], []).append(i)
+    return list(chunks.values())
+
+
+def opencv_fill(samples: Sequence[Sample], flag_name: str) -> list[np.ndarray]:
+    """cv2.inpaint (radius 5) on each sample; the known pixels stay as they are."""
+    import cv2
+
+    flag = {"telea": cv2.INPAINT_TELEA, "ns": cv2.INPAINT_NS}[flag_name]
+    return [cv2.inpaint(s.truth, (s.coverage > 0).astype(np.uint8) * 255, 5, flag) for s in samples]
+
+
+def run_method(
+    name: str, samples: Sequence[Sample], fill: Callable[[], list[np.ndarray]], model_calls: int
+) -> MethodResult:
+    """Time one method over all samples and score every fill over its hole."""
+    started = time.perf_counter()
+    fills = fill()
+    seconds = time.perf_counter() - started
+    result = MethodResult(name, model_calls, seconds, fills)
+    for index, (sample, filled) in enumerate(zip(samples, fills)):
+        result.scores.append(score_fill(sample.truth, filled, sample.coverage > 0, seed=index))
+    return result
+
+
+def summarise(result: MethodResult, samples: Sequence[Sample]) -> list[dict]:
+    """Mean scores per mask type (and 'all') of one method."""
+    rows = []
+    for mask in [*dict.fromkeys(s.mask for s in samples), "all"]:
+        picked = [sc for s, sc in zip(samples, result.scores) if mask in ("all", s.mask)]
+        if not picked:
+            continue
+        rows.append(
+            {
+                "method": result.method,
+                "mask": mask,
+                "samples": len(picked),
+                "model_calls": result.model_calls,
+                "swd": float(np.nanmean([p.swd for p in picked])),
+                "sharpness": float(np.nanmean([p.sharpness for p in picked])),
+                "psnr": float(np.nanmean([p.psnr for p in picked])),
+                "ssim": float(np.nanmean([p.ssim for p in picked])),
+            }
+        )
+    return rows
+
+
+def keep_fraction_at_working_size(model: LoadedModel, sample: Sample) -> float:
+    """Share of the working-size pixels the sampler treats as known (1 = keep)."""
+    height, width = sample.coverage.shape
+    bbox = mask_bbox(sample.coverage)
+    assert bbox is not None
+    crop = plan_crop(bbox, (width, height))
+    region = (slice(crop.y, crop.y + crop.height), slice(crop.x, crop.x + crop.width))
+    size = fit_working_size((crop.width, crop.height), model.native_size, model.stride)
+    _, keep_mask = to_model_tensors(sample.truth[region], sample.coverage[region], size)
+    return float(keep_mask.mean())

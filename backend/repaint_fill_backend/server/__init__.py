@@ -1,0 +1,5 @@
+"""The HTTP server behind `repaint-fill serve` (see DESIGN.md, "HTTP API")."""
+
+from .run import add_serve_arguments, run_serve
+
+__all__ = ["add_serve_arguments", "run_serve"]

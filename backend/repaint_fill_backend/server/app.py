@@ -1,0 +1,217 @@
+"""The FastAPI application: routes over the job manager, guarded by host, token and size checks."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+
+from fastapi import APIRouter, Depends, FastAPI, File, Form, Query, UploadFile
+from fastapi.responses import Response
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import ValidationError
+
+from .. import __version__
+from ..catalog import known_models
+from ..engine import Engine, FillRequest, validate_request
+from ..imaging import coverage_from_mask
+from ..presets import DEFAULT_PRESET, resolve_settings
+from .errors import ApiError, describe_validation_error, install_error_handlers
+from .jobs import EngineFactory, JobManager, QueueLimits
+from .limits import BodySizeLimit, decode_png
+from .schemas import (
+    ERROR_RESPONSES,
+    Health,
+    JobCreated,
+    JobParams,
+    JobStatus,
+    ModelEntry,
+    ModelList,
+)
+from .security import BearerAuth, HostGuard, allowed_host_names, token_matches
+from .settings import ServerSettings
+
+PARAMS_HELP = (
+    "JSON object with the optional keys preset, steps, jump_length, jump_n_sample, seed, "
+    "variations, model (unknown keys are refused)"
+)
+
+
+def create_app(
+    settings: ServerSettings,
+    engine_factory: EngineFactory,
+    engine: Engine | None = None,
+    *,
+    on_worker_start: Callable[[], object] | None = None,
+) -> FastAPI:
+    """The app; its lifespan starts the worker (loading the model unless ``engine`` is given)."""
+    limits = QueueLimits(settings.queue_size, settings.result_ttl, settings.max_results)
+    manager = JobManager(
+        limits, settings.model, engine_factory, engine, on_worker_start=on_worker_start
+    )
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        manager.start()
+        yield
+        manager.shutdown()
+
+    app = FastAPI(
+        title="RePaint Fill backend",
+        version=__version__,
+        description="Inpaint a masked region with the RePaint diffusion sampler.",
+        docs_url=None,  # the docs pages load scripts from a CDN; /openapi.json is enough
+        redoc_url=None,
+        lifespan=lifespan,
+    )
+    app.state.manager = manager
+    install_error_handlers(app)
+    # add_middleware wraps: the last added runs first. Host, then token, then body size.
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(BearerAuth, token=settings.token)
+    app.add_middleware(HostGuard, allowed=allowed_host_names(settings.host, settings.allowed_hosts))
+    app.include_router(_public_routes(manager))
+    app.include_router(_job_routes(settings, manager))
+    app.include_router(_model_routes(settings, manager))
+    return app
+
+
+def _bearer_check(token: str):
+    """A dependency that documents the bearer scheme in OpenAPI and re-checks the token."""
+    scheme = HTTPBearer(auto_error=False, description="the token from the server's token file")
+
+    def require_token(credentials: HTTPAuthorizationCredentials | None = Depends(scheme)) -> None:
+        header = f"Bearer {credentials.credentials}" if credentials else None
+        if not token_matches(header, token):
+            raise ApiError(401, "unauthorized", "missing or wrong token",
+                           {"WWW-Authenticate": "Bearer"})
+
+    return require_token
+
+
+def _public_routes(manager: JobManager) -> APIRouter:
+    router = APIRouter(prefix="/v1")
+
+    @router.get("/health", response_model=Health, summary="liveness, version, loaded model")
+    def health() -> Health:
+        return Health(status="ok", version=__version__, **manager.health())
+
+    return router
+
+
+def _job_routes(settings: ServerSettings, manager: JobManager) -> APIRouter:
+    router = APIRouter(
+        prefix="/v1/jobs",
+        dependencies=[Depends(_bearer_check(settings.token))],
+        responses=ERROR_RESPONSES,
+    )
+
+    @router.post("", status_code=202, response_model=JobCreated, summary="queue a fill")
+    def submit_job(
+        image: UploadFile = File(description="PNG, 8-bit RGB/RGBA/gray: the crop to fill"),
+        mask: UploadFile = File(description="PNG, 8-bit gray, same size: 255 = fill, 0 = keep"),
+        params: str = Form("{}", description=PARAMS_HELP),
+    ) -> JobCreated:
+        job_params = parse_params(params)
+        request = build_request(settings, job_params, image, mask)
+        check_model(settings, manager, job_params.model)
+        preset = job_params.preset.value if job_params.preset else DEFAULT_PRESET
+        total = request.settings.schedule().model_calls
+        job = manager.submit(request, job_params.model, preset, total)
+        return JobCreated(id=job.id, state=job.state, total=total)
+
+    @router.get("/{job_id}", response_model=JobStatus, summary="state and progress of a job")
+    def job_status(job_id: str) -> JobStatus:
+        return manager.status(job_id)
+
+    @router.delete("/{job_id}", response_model=JobStatus, summary="cancel a job")
+    def cancel_job(job_id: str) -> JobStatus:
+        return manager.cancel(job_id)
+
+    @router.get(
+        "/{job_id}/result",
+        response_class=Response,
+        responses={200: {"content": {"image/png": {}}, "description": "RGBA PNG; X-Seed header"}},
+        summary="the filled layer of variation `index`",
+    )
+    def job_result(job_id: str, index: int = Query(0, description="variation, from 0")) -> Response:
+        if index < 0:
+            raise ApiError(400, "bad_index", "index must be 0 or more")
+        try:
+            png, seed = manager.result(job_id, index)
+        except IndexError as error:
+            raise ApiError(404, "bad_index", str(error)) from error
+        headers = {"X-Seed": str(seed), "Cache-Control": "no-store"}
+        return Response(png, media_type="image/png", headers=headers)
+
+    return router
+
+
+def _model_routes(settings: ServerSettings, manager: JobManager) -> APIRouter:
+    router = APIRouter(
+        prefix="/v1", dependencies=[Depends(_bearer_check(settings.token))],
+        responses=ERROR_RESPONSES,
+    )
+
+    @router.get("/models", response_model=ModelList, summary="known and installed models")
+    def models() -> ModelList:
+        loaded = manager.loaded_model
+        entries = [
+            ModelEntry(name=m.name, kind=m.kind, available=m.available,
+                       loaded=m.name == loaded, description=m.description)
+            for m in known_models()
+        ]
+        if settings.model not in {entry.name for entry in entries}:
+            entries.insert(0, ModelEntry(name=settings.model, kind="local", available=True,
+                                         loaded=settings.model == loaded,
+                                         description="the model the server was started with"))
+        return ModelList(models=entries, loaded=loaded)
+
+    return router
+
+
+def parse_params(text: str) -> JobParams:
+    """The ``params`` form field -> JobParams; 422 with a message for bad JSON or keys."""
+    try:
+        raw = json.loads(text or "{}")
+    except json.JSONDecodeError as error:
+        raise ApiError(422, "invalid_params", f"params is not valid JSON: {error}") from error
+    if not isinstance(raw, dict):
+        raise ApiError(422, "invalid_params", "params must be a JSON object")
+    try:
+        return JobParams.model_validate(raw)
+    except ValidationError as error:
+        raise ApiError(422, "invalid_params", describe_validation_error(error)) from error
+
+
+def build_request(
+    settings: ServerSettings, params: JobParams, image: UploadFile, mask: UploadFile
+) -> FillRequest:
+    """Resolve sampling settings and decode the uploads; every problem is a 4xx with a message."""
+    sampling = resolve_settings(
+        params.preset.value if params.preset else None,
+        steps=params.steps, jump_length=params.jump_length, jump_n_sample=params.jump_n_sample,
+    )
+    work = sampling.schedule().model_calls * params.variations
+    if work > settings.max_model_calls:
+        raise ApiError(
+            413, "too_much_work",
+            f"this job needs {work} model calls (steps x resamplings x variations); the server "
+            f"allows {settings.max_model_calls}: use fewer steps, resamplings or variations",
+        )
+    picture = decode_png(image.file.read(), "image", settings.max_pixels)
+    coverage = coverage_from_mask(decode_png(mask.file.read(), "mask", settings.max_pixels))
+    request = FillRequest(picture, coverage, sampling, params.seed, params.variations)
+    validate_request(request)
+    return request
+
+
+def check_model(settings: ServerSettings, manager: JobManager, model: str | None) -> None:
+    """A job may only name the server's model, the loaded one, or an installed one (422)."""
+    if model is None or model in (settings.model, manager.loaded_model):
+        return
+    if not any(m.name == model and m.available for m in known_models()):
+        raise ApiError(
+            422, "unknown_model",
+            f"model {model!r} is not installed on this server; GET /v1/models lists them",
+        )

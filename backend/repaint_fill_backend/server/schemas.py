@@ -1,0 +1,106 @@
+"""The typed HTTP schema; /openapi.json is generated from these models."""
+
+from __future__ import annotations
+
+from enum import Enum
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ..engine import MAX_SEED, MAX_VARIATIONS
+from ..presets import PRESETS
+from ..schedule import MAX_STEPS
+
+PresetName = Enum("PresetName", {name: name for name in PRESETS}, type=str)  # type: ignore[misc]
+
+
+class JobParams(BaseModel):
+    """The JSON in the ``params`` form field; every key optional, unknown keys refused."""
+
+    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+
+    preset: PresetName | None = Field(None, description="sampling preset (default: fast)")
+    steps: int | None = Field(None, ge=1, le=MAX_STEPS, description="respaced steps T")
+    jump_length: int | None = Field(None, ge=1, le=MAX_STEPS, description="jump length j")
+    jump_n_sample: int | None = Field(None, ge=1, le=100, description="resamplings r")
+    seed: int | None = Field(
+        None, ge=0, le=MAX_SEED - MAX_VARIATIONS, description="variation i uses seed + i"
+    )
+    variations: int = Field(1, ge=1, le=MAX_VARIATIONS, description="results from one job")
+    model: str | None = Field(
+        None, min_length=1, max_length=500, description="a model from GET /v1/models"
+    )
+
+
+class JobState(str, Enum):
+    queued = "queued"
+    running = "running"
+    done = "done"
+    failed = "failed"
+    cancelled = "cancelled"
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+
+
+class ErrorResponse(BaseModel):
+    error: ErrorDetail
+
+
+class JobCreated(BaseModel):
+    id: str
+    state: JobState
+    total: int = Field(description="model calls the job will make")
+
+
+class JobStatus(BaseModel):
+    id: str
+    state: JobState
+    progress: float = Field(ge=0, le=1, description="step / total")
+    step: int = Field(description="model calls done")
+    total: int = Field(description="model calls in the whole job")
+    eta: float | None = Field(None, description="seconds left (while running)")
+    queue_position: int | None = Field(None, description="jobs ahead of this one (queued)")
+    variations: int
+    seeds: list[int] = Field(default_factory=list, description="seeds used (when done)")
+    model_calls: int | None = None
+    seconds: float | None = Field(None, description="sampling time (when done)")
+    error: ErrorDetail | None = None
+
+
+class Health(BaseModel):
+    status: str
+    version: str
+    model: str | None = Field(description="the loaded model")
+    model_loaded: bool
+    device: str | None
+    dtype: str | None
+    queued: int
+    running: bool
+
+
+class ModelEntry(BaseModel):
+    name: str
+    kind: str
+    available: bool
+    loaded: bool
+    description: str
+
+
+class ModelList(BaseModel):
+    models: list[ModelEntry]
+    loaded: str | None
+
+
+ERROR_RESPONSES: dict[int | str, dict] = {
+    status: {"model": ErrorResponse, "description": description}
+    for status, description in {
+        400: "invalid input",
+        401: "missing or wrong token",
+        403: "Host header not allowed",
+        404: "unknown or expired job",
+        413: "body, image or work too large",
+        422: "invalid parameters",
+    }.items()
+}

@@ -1,0 +1,218 @@
+"""Runs INSIDE Krita (via the test driver plug-in): the RePaint Fill cases of test_krita.py.
+
+Reads the case list from $REPAINT_FILL_TEST_SPEC (JSON: out_dir, cases, backend_url, down_url)
+and writes, per case, files the test checks from outside Krita: <case>.kra after the fill,
+<case>-layer.png (the new layer, canvas-sized), <case>-coverage.gray (selection bytes),
+<case>-original-before.png / -after.png (the layer the user had), <case>-undone.kra (after one
+undo). Facts seen inside Krita go into the driver's result dict.
+"""
+
+import hashlib
+import json
+import os
+import time
+
+from krita import InfoObject, Krita, Selection
+from PyQt5.QtCore import QRect
+from PyQt5.QtWidgets import QApplication
+
+WIDTH, HEIGHT = 96, 64
+TERMINAL = ("done", "error", "cancelled", "discarded")
+
+
+def pump(condition, timeout=120.0):
+    """Process Qt events until condition() is true; returns whether it became true."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        QApplication.processEvents()
+        if condition():
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def extension():
+    return next(
+        e for e in Krita.instance().extensions() if type(e).__name__ == "RepaintFillExtension"
+    )
+
+
+def pattern(width, height, seed):
+    """Opaque BGRA test pattern."""
+    return bytes(
+        value
+        for y in range(height)
+        for x in range(width)
+        for value in ((x * 5 + seed) % 256, (y * 7 + seed) % 256, (x * y + seed) % 256, 255)
+    )
+
+
+def make_document(name, colour_space=None):
+    """An RGBA U8 document with a patterned background, converted to colour_space if given."""
+    app = Krita.instance()
+    document = app.createDocument(WIDTH, HEIGHT, name, "RGBA", "U8", "", 72.0)
+    app.activeWindow().addView(document)
+    background = document.rootNode().childNodes()[0]
+    background.setPixelData(pattern(WIDTH, HEIGHT, 10), 0, 0, WIDTH, HEIGHT)
+    if colour_space:
+        assert document.setColorSpace(*colour_space), colour_space
+    document.waitForDone()
+    document.refreshProjection()
+    return document, background
+
+
+def pixel_digest(node):
+    bounds = node.bounds()
+    data = bytes(node.pixelData(bounds.x(), bounds.y(), bounds.width(), bounds.height()).data())
+    return hashlib.sha256(data).hexdigest()
+
+
+def ellipse_selection(cx, cy, rx, ry, feather):
+    selection = Selection()
+    coverage = bytearray(WIDTH * HEIGHT)
+    for y in range(HEIGHT):
+        for x in range(WIDTH):
+            if ((x + 0.5 - cx) / rx) ** 2 + ((y + 0.5 - cy) / ry) ** 2 <= 1.0:
+                coverage[y * WIDTH + x] = 255
+    selection.setPixelData(bytes(coverage), 0, 0, WIDTH, HEIGHT)
+    selection.feather(feather)
+    return selection
+
+
+def layer_names(document):
+    return [
+        (node.name(), node.type(), node.visible())
+        for node in document.rootNode().childNodes()
+        if node.type() != "selectionmask"
+    ]
+
+
+def save_node_png(document, node, path):
+    node.save(path, 72.0, 72.0, InfoObject(), QRect(0, 0, WIDTH, HEIGHT))
+
+
+def trigger_and_wait(timeout=180.0):
+    """Trigger the action; returns the terminal history entry (or a timeout marker)."""
+    ext = extension()
+    before = len(ext.history)
+    Krita.instance().action("repaint_fill").trigger()
+
+    def finished():
+        return any(entry["event"] in TERMINAL for entry in ext.history[before:]) and not ext.jobs
+
+    if not pump(finished, timeout):
+        return {"event": "timeout", "history": ext.history[before:]}
+    return [entry for entry in ext.history[before:] if entry["event"] in TERMINAL][-1]
+
+
+def undo(document):
+    count = len(layer_names(document))
+    Krita.instance().action("edit_undo").trigger()
+    pump(lambda: len(layer_names(document)) != count, 10)
+    document.waitForDone()
+
+
+def run_case(case, spec, out):
+    name = case["name"]
+    document, background = make_document(name, case.get("colour_space"))
+    original = background
+    if case.get("offset_layer"):
+        original = document.createNode("Offset", "paintlayer")
+        original.setPixelData(pattern(40, 30, 99), 0, 0, 40, 30)
+        document.rootNode().addChildNode(original, background)
+        original.move(*case["offset_layer"])
+        document.waitForDone()
+    document.setActiveNode(original)
+    if "rect" in case:
+        selection = Selection()
+        selection.select(*case["rect"], 255)
+        document.setSelection(selection)
+    elif "ellipse" in case:
+        document.setSelection(ellipse_selection(*case["ellipse"]))
+    pump(lambda: False, 0.2)
+    document.waitForDone()
+    app = Krita.instance()
+    app.writeSetting("RePaintFill", "variations", str(case.get("variations", 1)))
+    app.writeSetting("RePaintFill", "steps", str(spec.get("steps", 0)))
+    os.environ["REPAINT_FILL_URL"] = (
+        spec["down_url"] if case.get("backend_down") else spec["backend_url"]
+    )
+    stack_before = layer_names(document)
+    digest_before = pixel_digest(original)
+    save_node_png(document, original, os.path.join(out, name + "-original-before.png"))
+    if document.selection() is not None:
+        with open(os.path.join(out, name + "-coverage.gray"), "wb") as handle:
+            handle.write(bytes(document.selection().pixelData(0, 0, WIDTH, HEIGHT).data()))
+    if case.get("interrupt"):
+        return interrupted_case(case, document, stack_before)
+    outcome = trigger_and_wait()
+    document.waitForDone()
+    stack_after = layer_names(document)
+    fact = {
+        "outcome": outcome,
+        "stack_before": stack_before,
+        "stack_after": stack_after,
+        "original_offset": [original.position().x(), original.position().y()],
+        "original_unchanged": pixel_digest(original) == digest_before,
+        "colour_space": [document.colorModel(), document.colorDepth()],
+    }
+    new_nodes = [
+        node for node in document.rootNode().childNodes() if node.name().startswith("RePaint Fill")
+    ]
+    if new_nodes:
+        node = new_nodes[0]
+        target = node.childNodes()[-1] if node.type() == "grouplayer" else node
+        save_node_png(document, target, os.path.join(out, name + "-layer.png"))
+        fact["new_bounds"] = [
+            node.bounds().x(),
+            node.bounds().y(),
+            node.bounds().width(),
+            node.bounds().height(),
+        ]
+        fact["children"] = [(child.name(), child.visible()) for child in node.childNodes()]
+        fact["new_colour_space"] = [target.colorModel(), target.colorDepth()]
+    save_node_png(document, original, os.path.join(out, name + "-original-after.png"))
+    document.saveAs(os.path.join(out, name + ".kra"))
+    document.waitForDone()
+    undo(document)
+    fact["stack_undone"] = layer_names(document)
+    document.saveAs(os.path.join(out, name + "-undone.kra"))
+    document.waitForDone()
+    document.setModified(False)
+    document.close()
+    return fact
+
+
+def interrupted_case(case, document, stack_before):
+    """Close the document ("close") or cancel ("cancel") while the fill runs."""
+    ext = extension()
+    before = len(ext.history)
+    Krita.instance().action("repaint_fill").trigger()
+    started = len(ext.jobs) == 1
+    if case["interrupt"] == "close":
+        document.setModified(False)
+        document.close()
+    else:
+        ext.jobs[-1].worker.cancel()  # what the progress dialog's Cancel button does
+
+    def finished():
+        return any(entry["event"] in TERMINAL for entry in ext.history[before:]) and not ext.jobs
+
+    pump(finished, 120)
+    pump(lambda: False, 0.5)  # let Krita settle: a crash would show up here
+    events = [entry["event"] for entry in ext.history[before:]]
+    fact = {"job_started": started, "events": events}
+    if case["interrupt"] == "cancel":
+        fact["stack_before"], fact["stack_after"] = stack_before, layer_names(document)
+        document.setModified(False)
+        document.close()
+    return fact
+
+
+def main(result):
+    with open(os.environ["REPAINT_FILL_TEST_SPEC"], encoding="utf-8") as handle:
+        spec = json.load(handle)
+    result["cases"] = {}
+    for case in spec["cases"]:
+        result["cases"][case["name"]] = run_case(case, spec, spec["out_dir"])
+    result["history"] = extension().history

@@ -1,0 +1,223 @@
+"""RePaint Fill inside real Krita 5 under Xvfb (marker ``krita``).
+
+One Krita run does every case (tests/hosts/krita_scenarios.py runs inside Krita); the tests
+below check its outputs from outside Krita: the saved .kra (layer stack in maindoc.xml), the new
+layer exported as PNG, the user's layer before/after, and the .kra after one undo.
+"""
+
+import json
+import re
+import socket
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parent))
+import krita_harness  # noqa: E402
+
+pytestmark = [
+    pytest.mark.krita,
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        bool(krita_harness.missing_tools()),
+        reason="real-Krita tier needs `apt-get install krita xvfb xauth` (missing: {})".format(
+            ", ".join(krita_harness.missing_tools())
+        ),
+    ),
+]
+
+W, H = 96, 64
+FEW_STEPS = 10  # with the "fast" preset: a few seconds a fill on CPU
+CASES = [
+    {"name": "rect", "rect": [30, 20, 24, 16]},
+    {"name": "ellipse_offset", "ellipse": [48, 32, 20, 14, 4], "offset_layer": [25, 18]},
+    {"name": "variations", "rect": [8, 8, 16, 16], "variations": 2},
+    {"name": "backend_down", "rect": [30, 20, 24, 16], "backend_down": True},
+    {"name": "no_selection"},
+    {"name": "float32", "rect": [30, 20, 24, 16], "colour_space": ["RGBA", "F32", ""]},
+    {"name": "gray16", "ellipse": [48, 32, 20, 14, 4], "colour_space": ["GRAYA", "U16", ""]},
+    {"name": "closed_during_run", "rect": [30, 20, 24, 16], "interrupt": "close"},
+    {"name": "cancelled", "rect": [30, 20, 24, 16], "interrupt": "cancel"},
+]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def backend(tmp_path_factory: pytest.TempPathFactory):
+    """The real `repaint-fill serve` (embedded or tiny model) on loopback: (url, token file)."""
+    from helpers_krita import real_backend
+
+    with real_backend(tmp_path_factory.mktemp("backend")) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def krita_run(tmp_path_factory: pytest.TempPathFactory, backend) -> dict:
+    url, token_file = backend
+    home = krita_harness.prepare_home(tmp_path_factory.mktemp("krita-home"))
+    out = tmp_path_factory.mktemp("krita-out")
+    config_dir = home / ".config" / "repaint-fill"
+    config_dir.mkdir(parents=True)
+    (config_dir / "plugin.json").write_text(
+        json.dumps(
+            {
+                "backend_url": url,
+                "token_file": str(token_file),
+                "preset": "fast",
+                # Unstartable on purpose: the backend_down case must fail clearly, not hang.
+                "start_command": [str(home / "no-such-dir" / "repaint-fill"), "serve"],
+                "context_margin": 8,
+                "startup_timeout": 5,
+            }
+        )
+    )
+    spec = {
+        "out_dir": str(out),
+        "cases": CASES,
+        "backend_url": url,
+        "down_url": f"http://127.0.0.1:{_free_port()}",
+        "steps": 0,
+    }
+    spec_path = out / "spec.json"
+    spec_path.write_text(json.dumps(spec))
+    env = {
+        "REPAINT_FILL_TEST_SPEC": str(spec_path),
+        "REPAINT_FILL_TOKEN_FILE": str(token_file),
+        "REPAINT_FILL_KRITA_LOG": str(out / "events.jsonl"),
+    }
+    with krita_harness.xvfb_display() as display:
+        result = krita_harness.run_krita(
+            home, display, HERE / "krita_scenarios.py", env, timeout=400
+        )
+    result["out"] = out
+    assert result["errors"] == [], "\n".join(result["errors"])
+    assert result["finished"]
+    return result
+
+
+def _kra_layers(path: Path) -> list[str]:
+    with zipfile.ZipFile(path) as archive:
+        xml = archive.read("maindoc.xml").decode()
+    return re.findall(r'<layer\b[^>]*?\sname="([^"]*)"', xml)  # top to bottom
+
+
+def _rgba(path: Path) -> Image.Image:
+    return Image.open(path).convert("RGBA")
+
+
+def _coverage(out: Path, name: str) -> bytes:
+    return (out / f"{name}-coverage.gray").read_bytes()
+
+
+@pytest.mark.parametrize("name", ["rect", "ellipse_offset"])
+def test_one_new_layer_inside_the_selection(krita_run: dict, name: str) -> None:
+    case, out = krita_run["cases"][name], krita_run["out"]
+    assert case["outcome"]["event"] == "done", case["outcome"]
+    before = [entry[0] for entry in case["stack_before"]]
+    after = [entry[0] for entry in case["stack_after"]]
+    assert len(after) == len(before) + 1
+    new = [n for n in after if n not in before]
+    assert len(new) == 1 and re.fullmatch(r"RePaint Fill \(seed \d+\)", new[0])
+    # above the active (the user's last) layer
+    assert after.index(new[0]) == len(before)
+    # the saved file has the same stack plus the new layer on top of the user's layers
+    assert _kra_layers(out / f"{name}.kra") == new + _kra_layers(out / f"{name}-undone.kra")
+    alpha = _rgba(out / f"{name}-layer.png").getchannel("A").tobytes()
+    coverage = _coverage(out, name)
+    assert any(alpha)
+    assert all(c > 0 for a, c in zip(alpha, coverage, strict=True) if a > 0)  # only inside
+    assert alpha == coverage  # soft selections stay soft
+
+
+def test_feathered_selection_gives_soft_alpha(krita_run: dict) -> None:
+    coverage = _coverage(krita_run["out"], "ellipse_offset")
+    assert any(0 < value < 255 for value in coverage)
+
+
+@pytest.mark.parametrize("name", ["rect", "ellipse_offset", "variations", "backend_down"])
+def test_original_layer_unchanged(krita_run: dict, name: str) -> None:
+    out = krita_run["out"]
+    before = _rgba(out / f"{name}-original-before.png").tobytes()
+    assert _rgba(out / f"{name}-original-after.png").tobytes() == before
+    assert krita_run["cases"][name]["original_unchanged"]  # raw pixels, inside Krita
+
+
+@pytest.mark.parametrize("name", ["rect", "ellipse_offset", "variations"])
+def test_one_undo_removes_the_fill(krita_run: dict, name: str) -> None:
+    case, out = krita_run["cases"][name], krita_run["out"]
+    assert case["stack_undone"] == case["stack_before"]
+    assert not any(n.startswith("RePaint Fill") for n in _kra_layers(out / f"{name}-undone.kra"))
+
+
+def test_offset_layer_keeps_its_offset(krita_run: dict) -> None:
+    assert krita_run["cases"]["ellipse_offset"]["original_offset"] == [25, 18]
+
+
+def test_variations_make_a_group_with_all_but_first_hidden(krita_run: dict) -> None:
+    case = krita_run["cases"]["variations"]
+    assert case["outcome"]["event"] == "done", case["outcome"]
+    group = [entry for entry in case["stack_after"] if entry[0].startswith("RePaint Fill")]
+    assert group and group[0][1] == "grouplayer" and group[0][0] == "RePaint Fill (2 variations)"
+    visible = [child_visible for _name, child_visible in case["children"]]
+    assert sorted(visible) == [False, True]
+    # children are listed bottom to top: the first variation (visible) is on top
+    assert visible[-1] is True
+
+
+@pytest.mark.parametrize(
+    ("name", "kind", "words"),
+    [
+        ("backend_down", "BackendUnavailable", "Could not start the RePaint Fill backend"),
+        ("no_selection", "NoSelection", "Nothing is selected"),
+    ],
+)
+def test_errors_are_recorded_and_add_no_layer(
+    krita_run: dict, name: str, kind: str, words: str
+) -> None:
+    case = krita_run["cases"][name]
+    assert case["outcome"]["event"] == "error"
+    assert case["outcome"]["kind"] == kind
+    assert words in case["outcome"]["message"]
+    assert case["stack_after"] == case["stack_before"]
+
+
+@pytest.mark.parametrize(
+    ("name", "model"), [("float32", ["RGBA", "F32"]), ("gray16", ["GRAYA", "U16"])]
+)
+def test_other_colour_models_are_converted_both_ways(
+    krita_run: dict, name: str, model: list
+) -> None:
+    case, out = krita_run["cases"][name], krita_run["out"]
+    assert case["outcome"]["event"] == "done", case["outcome"]
+    assert case["colour_space"] == model and case["new_colour_space"] == model
+    assert case["original_unchanged"]
+    assert len(case["stack_after"]) == len(case["stack_before"]) + 1
+    assert case["stack_undone"] == case["stack_before"]
+    alpha = _rgba(out / f"{name}-layer.png").getchannel("A").tobytes()
+    coverage = _coverage(out, name)
+    assert any(alpha)
+    assert all(c > 0 for a, c in zip(alpha, coverage, strict=True) if a > 0)
+    assert max(abs(a - c) for a, c in zip(alpha, coverage, strict=True)) <= 2
+
+
+def test_closing_the_document_during_a_fill_discards_the_result(krita_run: dict) -> None:
+    case = krita_run["cases"]["closed_during_run"]
+    assert case["job_started"]
+    assert case["events"][-1] == "discarded"
+    assert krita_run["exit_code"] in (0, -11) or krita_run["finished"]
+
+
+def test_cancel_adds_no_layer(krita_run: dict) -> None:
+    case = krita_run["cases"]["cancelled"]
+    assert case["job_started"] and case["events"][-1] == "cancelled"
+    assert case["stack_after"] == case["stack_before"]

@@ -1,0 +1,110 @@
+"""The host core (client, fill orchestration, launcher) against the REAL `repaint-fill serve`
+on loopback with a token file, a small model and few steps."""
+
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from helpers_krita import real_backend  # noqa: E402
+from repaint_fill_core.client import BackendClient, run_job  # noqa: E402
+from repaint_fill_core.config import PluginConfig, read_token  # noqa: E402
+from repaint_fill_core.errors import BackendError, Cancelled  # noqa: E402
+from repaint_fill_core.fill import FillOptions, build_request, execute  # noqa: E402
+from repaint_fill_core.geometry import Rect  # noqa: E402
+from repaint_fill_core.launcher import ensure_backend  # noqa: E402
+from repaint_fill_core.png import decode_png  # noqa: E402
+
+pytestmark = pytest.mark.slow
+FEW_STEPS = {"preset": "fast", "steps": 10}
+
+
+@pytest.fixture(scope="module")
+def backend(tmp_path_factory: pytest.TempPathFactory):
+    with real_backend(tmp_path_factory.mktemp("serve")) as running:
+        yield running
+
+
+def _crop() -> tuple:
+    crop = Rect(10, 20, 40, 24)
+    rgba = bytes(
+        (x * 6, y * 10, 128, 255)[c] for y in range(24) for x in range(40) for c in range(4)
+    )
+    coverage = bytearray(40 * 24)
+    for y in range(6, 18):
+        for x in range(12, 28):
+            coverage[y * 40 + x] = 255 if 13 <= x <= 26 else 100  # soft left/right edge
+    return crop, rgba, bytes(coverage)
+
+
+def test_health_models_and_token(backend) -> None:
+    url, token_file = backend
+    client = BackendClient(url, read_token(str(token_file)), timeout=30)
+    assert client.health()
+    assert client.models()
+    with pytest.raises(BackendError) as caught:
+        BackendClient(url, "not-the-token", timeout=30).models()
+    assert caught.value.status == 401 and "token" in str(caught.value)
+
+
+def test_fill_returns_layers_with_alpha_equal_to_coverage(backend) -> None:
+    url, token_file = backend
+    crop, rgba, coverage = _crop()
+    request = build_request(
+        crop,
+        rgba,
+        coverage,
+        FillOptions(
+            seed=123, variations=2, **{"preset": FEW_STEPS["preset"], "steps": FEW_STEPS["steps"]}
+        ),
+    )
+    client = BackendClient(url, read_token(str(token_file)), timeout=60)
+    progress = []
+    layers = execute(client, request, lambda *p: progress.append(p), poll_interval=0.1)
+    assert len(layers) == 2
+    assert layers[0].name == "RePaint Fill (seed 123)"
+    assert layers[0].seed != layers[1].seed
+    for layer in layers:
+        assert layer.rect == crop
+        assert layer.rgba[3::4] == coverage
+    assert progress and progress[-1][0] <= progress[-1][1]
+
+
+def test_result_png_from_the_server_is_rgba_with_coverage_alpha(backend) -> None:
+    url, token_file = backend
+    crop, rgba, coverage = _crop()
+    request = build_request(crop, rgba, coverage, FillOptions(seed=5, **FEW_STEPS))
+    client = BackendClient(url, read_token(str(token_file)), timeout=60)
+    [(png, seed)] = run_job(
+        client, request.image_png, request.mask_png, request.params, poll_interval=0.1
+    )
+    width, height, channels, pixels = decode_png(png)  # our decoder reads the server's PNG
+    assert (width, height, channels) == (40, 24, 4)
+    assert pixels[3::4] == coverage
+    assert seed == 5
+
+
+def test_cancel_stops_the_job(backend) -> None:
+    url, token_file = backend
+    crop, rgba, coverage = _crop()
+    request = build_request(crop, rgba, coverage, FillOptions(preset="paper"))
+    client = BackendClient(url, read_token(str(token_file)), timeout=60)
+    cancel = threading.Event()
+    with pytest.raises(Cancelled):
+        run_job(
+            client,
+            request.image_png,
+            request.mask_png,
+            request.params,
+            on_progress=lambda *p: cancel.set(),
+            should_cancel=cancel.is_set,
+            poll_interval=0.1,
+        )
+
+
+def test_launcher_finds_the_running_backend(backend) -> None:
+    url, token_file = backend
+    client = ensure_backend(PluginConfig(backend_url=url, token_file=str(token_file)), timeout=5)
+    assert client.token == read_token(str(token_file))
