@@ -367,8 +367,8 @@ def gimp_dialog_run(chroot, backend):
     config = {"backend_url": url, "token_file": f"{INSIDE_WORK}/token", "start_command": None}
     rect = {"shape": "rect", "rect": [20, 12, 16, 12]}
     cases = [
-        # The dialog: Escape cancels; a seed typed in (alt+s: "_Seed") and OK (alt+o) runs with it; the next dialog
-        # and a "repeat with last values" run remember it.
+        # The dialog: Escape cancels; a seed typed in (alt+s = "_Seed") and OK (alt+o) runs
+        # with it; the next dialog and a "repeat with last values" run remember it.
         {
             **_case("dialog_cancel", selection=rect, plugin_json=config),
             "run_mode": "interactive",
