@@ -11,17 +11,27 @@ import json
 import os
 import random
 import shutil
+import signal
+import socket
 import subprocess
 import sys
 import threading
 import time
+import urllib.request
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+import pytest
+from PIL import Image
+
 REPO = Path(__file__).resolve().parents[1]
 CHROOT_SCRIPT = REPO / "tests" / "hosts" / "gimp_chroot.sh"
+SEED = 1234  # the seed the cases ask for
+MARGIN = 8  # the context margin the cases ask for
+INSIDE_WORK = "{work}"  # a case's run folder inside the chroot; filled in by run_gimp_cases
 EVAL_SCRIPT = REPO / "tests" / "hosts" / "gimp_eval_cases.py"
 
 
@@ -164,3 +174,182 @@ def remove_work(run: GimpRun) -> None:
     """Delete the run's folder inside the chroot (plain files only; nothing is mounted there)."""
     if run.work is not None and run.work.name.startswith("repaint-fill-gimp-test-"):
         shutil.rmtree(run.work, ignore_errors=True)
+
+
+# --- fixtures and checks shared by the GIMP test modules ------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def wait_healthy(url: str, process: subprocess.Popen, timeout: float = 180.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"backend exited with {process.returncode}")
+        try:
+            with urllib.request.urlopen(url + "/v1/health", timeout=2):
+                return
+        except OSError:
+            time.sleep(0.3)
+    raise RuntimeError("backend did not become healthy")
+
+
+def model_argument(tmp: Path) -> str:
+    """The embedded model when it is shipped; else a tiny random diffusers UNet (fast on CPU)."""
+    from repaint_fill_backend.models import embedded_model_dir
+
+    folder = embedded_model_dir()
+    if any((folder / name).exists() for name in ("config.json", "model_index.json", "unet")):
+        return "embedded"
+    from helpers_backend import save_tiny_unet
+
+    return str(save_tiny_unet(tmp / "tiny-unet"))
+
+
+@pytest.fixture(scope="session")
+def chroot() -> Path:
+    if os.geteuid() != 0:
+        pytest.skip("real-GIMP tests need root (chroot and mount)")
+    root = chroot_root()
+    if root is None:
+        pytest.skip("GIMP chroot not built: run tests/hosts/gimp_chroot.sh build (as root)")
+    return root
+
+
+@pytest.fixture(scope="session")
+def backend(tmp_path_factory):
+    """A real `repaint-fill serve` on 127.0.0.1 (the chroot shares the host network)."""
+    tmp = tmp_path_factory.mktemp("gimp-backend")
+    port = free_port()
+    token_file = tmp / "token"
+    command = [
+        sys.executable,
+        "-m",
+        "repaint_fill_backend.cli",
+        "serve",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--token-file",
+        str(token_file),
+        "--model",
+        model_argument(tmp),
+        "--threads",
+        "1",  # the CI machine is small and shared
+    ]
+    log = open(tmp / "serve.log", "wb")  # noqa: SIM115 - closed below
+    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_healthy(url, process)
+        yield url, token_file.read_text().strip()
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        log.close()
+
+
+def make_case(
+    name,
+    mode="rgb",
+    precision="u8",
+    canvas=(64, 48),
+    layers=None,
+    active="Base",
+    selection=None,
+    args=None,
+    plugin_json=None,
+):
+    return {
+        "name": name,
+        "mode": mode,
+        "precision": precision,
+        "canvas": list(canvas),
+        "layers": layers
+        or [
+            {"name": "Base", "size": list(canvas), "seed": 1},
+            {"name": "Top", "size": [12, 12], "offset": [50, 34], "seed": 2},
+        ],
+        "active": active,
+        "selection": selection,
+        "args": {
+            "preset": "fast",
+            "seed": SEED,
+            "variations": 1,
+            "context-margin": MARGIN,
+            **(args or {}),
+        },
+        "plugin_json": plugin_json,
+    }
+
+
+def result_of(gimp_run, name: str) -> tuple[dict, Path]:
+    run = gimp_run[0]
+    assert name not in run.crashes, run.crashes[name]
+    assert name in run.results, f"case {name} produced no manifest:\n{run.output[-3000:]}"
+    return run.results[name], run.case_dir(name)
+
+
+def new_items(manifest: dict) -> list[dict]:
+    before = {info["id"] for info in manifest["before"]}
+    return [info for info in manifest["after"] if info["id"] not in before]
+
+
+def assert_untouched(manifest: dict) -> None:
+    after = {info["id"]: info for info in manifest["after"]}
+    for info in manifest["before"]:
+        if info["is_group"]:  # its projection includes the new layer when that goes inside it
+            continue
+        assert after[info["id"]]["sha256"] == info["sha256"], f"{info['name']} pixels changed"
+        assert after[info["id"]]["offset"] == info["offset"]
+        assert after[info["id"]]["size"] == info["size"]
+    assert manifest["base_type_after"] == manifest["base_type"]
+    assert manifest["precision_after"] == manifest["precision"]
+
+
+def check_fill(gimp_run, name: str) -> tuple[dict, np.ndarray, np.ndarray]:
+    """The checks every successful fill must pass; returns (new layer, its RGBA, selection)."""
+    manifest, folder = result_of(gimp_run, name)
+    assert manifest["status"] == "success", manifest["error"]
+    assert_untouched(manifest)
+    new = new_items(manifest)
+    assert len(new) == 1, f"expected exactly one new layer, got {new}"
+    layer = new[0]
+    assert layer["name"] == f"RePaint Fill (seed {SEED})"
+    active = next(info for info in manifest["before"] if info["name"] == "Base")
+    assert layer["parent"] == active["parent"], "new layer must be next to Base"
+    assert layer["position"] == active["position"], "new layer must sit right above Base"
+    selection = np.asarray(Image.open(folder / "selection.png"))
+    ys, xs = np.nonzero(selection)
+    height, width = selection.shape
+    expected = [
+        max(0, xs.min() - MARGIN),
+        max(0, ys.min() - MARGIN),
+        min(width, xs.max() + 1 + MARGIN),
+        min(height, ys.max() + 1 + MARGIN),
+    ]
+    x, y = layer["offset"]
+    w, h = layer["size"]
+    assert [x, y, x + w, y + h] == expected, "layer must be placed at the crop"
+    rgba = np.asarray(Image.open(folder / layer["png"]).convert("RGBA"))
+    crop_selection = selection[y : y + h, x : x + w]
+    assert np.array_equal(rgba[..., 3] > 0, crop_selection > 0), "alpha must follow selection"
+    return layer, rgba, crop_selection
+
+
+def single_new_layer(gimp_run, name: str) -> dict:
+    manifest, _folder = result_of(gimp_run, name)
+    assert manifest["status"] == "success", manifest["error"]
+    assert_untouched(manifest)
+    new = new_items(manifest)
+    assert len(new) == 1, new
+    return new[0]

@@ -29,6 +29,7 @@ FAST = {"steps": 4, "jump_length": 1, "jump_n_sample": 1}
 LONG = {"steps": 1000, "jump_length": 10, "jump_n_sample": 10}
 STARTUP_SECONDS = 90.0
 SHARED_MAX_PIXELS = 100_000
+HUB_MODEL = "repaint-fill-test/tiny-b"  # in the shared server's Hugging Face cache
 
 
 @dataclass
@@ -75,32 +76,65 @@ def serve_command() -> list[str]:
     return [sys.executable, "-m", "repaint_fill_backend.cli", "serve"]
 
 
+def hub_cache_with_tiny_model(cache: Path) -> Path:
+    """A Hugging Face cache folder holding HUB_MODEL (another tiny UNet: different weights), so
+    the server lists it as installed and a job can switch to it offline."""
+    repo = cache / f"models--{HUB_MODEL.replace('/', '--')}"
+    commit = "0" * 40
+    save_tiny_unet(repo / "snapshots" / commit, seed=1)
+    (repo / "refs").mkdir(parents=True, exist_ok=True)
+    (repo / "refs" / "main").write_text(commit)
+    return cache
+
+
 def tiny_model(folder: Path) -> Path:
     if not (folder / "unet" / "config.json").is_file():
         save_tiny_unet(folder)
     return folder
 
 
-def start_server(folder: Path, model: Path, *extra: str, token_file: Path | None = None
-                 ) -> RunningServer:
+def start_server(
+    folder: Path,
+    model: Path,
+    *extra: str,
+    token_file: Path | None = None,
+    env: dict[str, str] | None = None,
+) -> RunningServer:
     """Start `repaint-fill serve` and wait until /v1/health reports the model loaded."""
-    server = launch_server(folder, model, *extra, token_file=token_file)
+    server = launch_server(folder, model, *extra, token_file=token_file, env=env)
     wait_healthy(server)
     return server
 
 
-def launch_server(folder: Path, model: Path, *extra: str, token_file: Path | None = None
-                  ) -> RunningServer:
+def launch_server(
+    folder: Path,
+    model: Path,
+    *extra: str,
+    token_file: Path | None = None,
+    env: dict[str, str] | None = None,
+) -> RunningServer:
     """Start `repaint-fill serve` without waiting (see wait_healthy)."""
     folder.mkdir(parents=True, exist_ok=True)
     port = free_port()
     token_file = token_file or folder / "config" / "token"
     log_path = folder / f"server-{port}.log"
-    command = [*serve_command(), "--host", "127.0.0.1", "--port", str(port), "--model",
-               str(model), "--token-file", str(token_file), "--threads", "1", *extra]
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}
+    command = [
+        *serve_command(),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--model",
+        str(model),
+        "--token-file",
+        str(token_file),
+        "--threads",
+        "1",
+        *extra,
+    ]
+    environment = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1", **(env or {})}
     with log_path.open("wb") as log:
-        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=environment)
     return RunningServer(process, f"http://127.0.0.1:{port}", port, "", token_file, log_path)
 
 
@@ -129,8 +163,17 @@ def shared_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningS
     Test modules get it with ``pytest_plugins = ["helpers_server"]`` (one instance per session).
     """
     folder = tmp_path_factory.mktemp("server-shared")
-    running = start_server(folder, tiny_model(folder / "tiny"), "--max-body-mb", "1",
-                           "--max-pixels", str(SHARED_MAX_PIXELS), "--max-results", "64")
+    running = start_server(
+        folder,
+        tiny_model(folder / "tiny"),
+        "--max-body-mb",
+        "1",
+        "--max-pixels",
+        str(SHARED_MAX_PIXELS),
+        "--max-results",
+        "64",
+        env={"HF_HUB_CACHE": str(hub_cache_with_tiny_model(folder / "hub"))},
+    )
     yield running
     running.stop()
 
@@ -143,8 +186,9 @@ def png_bytes(image: Image.Image) -> bytes:
 
 def soft_mask(width: int, height: int) -> Image.Image:
     """A box of full coverage with a half-covered border: alpha must reproduce both exactly."""
-    coverage = np.asarray(box_mask(width, height, (width // 4, height // 4,
-                                                   3 * width // 4, 3 * height // 4), 128)).copy()
+    coverage = np.asarray(
+        box_mask(width, height, (width // 4, height // 4, 3 * width // 4, 3 * height // 4), 128)
+    ).copy()
     coverage[height // 4 + 1 : 3 * height // 4 - 1, width // 4 + 1 : 3 * width // 4 - 1] = 255
     return Image.fromarray(coverage)
 
@@ -164,8 +208,13 @@ def submit(client: httpx.Client, params: dict, files: dict | None = None) -> htt
     return client.post("/v1/jobs", files=files or job_files(), data={"params": json.dumps(params)})
 
 
-def wait_for_state(client: httpx.Client, job_id: str, states: tuple[str, ...],
-                   timeout: float = 60.0, min_step: int = 0) -> dict:
+def wait_for_state(
+    client: httpx.Client,
+    job_id: str,
+    states: tuple[str, ...],
+    timeout: float = 60.0,
+    min_step: int = 0,
+) -> dict:
     """Poll the job until it reaches one of ``states`` (and ``min_step`` model calls)."""
     deadline = time.monotonic() + timeout
     status: dict = {}

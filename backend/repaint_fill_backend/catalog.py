@@ -73,7 +73,10 @@ def _cached_hub_models() -> list[ModelInfo]:
 
 def model_lines() -> list[str]:
     """One model a line, name first, then kind, availability and description (tab-separated)."""
-    return [
-        f"{m.name}\t{m.kind}\t{'available' if m.available else 'not downloaded'}\t{m.description}"
-        for m in known_models()
-    ]
+    return [f"{m.name}\t{m.kind}\t{_availability(m)}\t{m.description}" for m in known_models()]
+
+
+def _availability(model: ModelInfo) -> str:
+    if model.available:
+        return "available"
+    return "missing (reinstall repaint-fill)" if model.kind == "embedded" else "not downloaded"

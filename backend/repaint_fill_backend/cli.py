@@ -249,6 +249,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except FillCancelled:
         print("repaint-fill: cancelled", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # e.g. `repaint-fill models | head -1`
+        sys.stderr.close()
+        return 0
     except KeyboardInterrupt:
         print("repaint-fill: interrupted", file=sys.stderr)
         return 130

@@ -66,6 +66,33 @@ mount_runtime() {
     ln -sf /proc/self/fd "$dir/dev/fd"
 }
 
+# The recipe: everything that decides what is inside the chroot. Its text (with mount_runtime,
+# SUITE, PACKAGES and DEVICES) is hashed into the cache key: change it and a new chroot is built.
+install_recipe() {
+    local dir="$1" script_args=()
+    # forky may not have its own debootstrap script yet on older hosts: use sid's.
+    if [ "$SUITE" = forky ] && [ ! -e "/usr/share/debootstrap/scripts/forky" ]; then
+        script_args=(/usr/share/debootstrap/scripts/sid)
+    fi
+    debootstrap --variant=minbase "$SUITE" "$dir" "$MIRROR" "${script_args[@]}" >&2
+    unmount_all "$dir"
+    echo 'Acquire::Check-Valid-Until "false";' >"$dir/etc/apt/apt.conf.d/99repaint-fill"
+    mount_runtime "$dir"
+    chroot "$dir" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin DEBIAN_FRONTEND=noninteractive \
+        apt-get update >&2
+    chroot "$dir" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin DEBIAN_FRONTEND=noninteractive \
+        apt-get install -y --no-install-recommends $PACKAGES >&2
+    chroot "$dir" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin apt-get clean >&2
+    chroot "$dir" /usr/bin/gimp-console --version >&2
+    unmount_all "$dir"
+}
+
+# Undo every mount below $1 whenever the script ends or is interrupted (then stop).
+unmount_on_exit() {
+    trap 'unmount_all "'"$1"'"' EXIT
+    trap 'unmount_all "'"$1"'"; exit 130' INT TERM
+}
+
 build() {
     [ "$(id -u)" = 0 ] || die "needs root (debootstrap, chroot, mount)"
     if [ -f "$ROOT/$MARKER" ]; then
@@ -74,28 +101,13 @@ build() {
     fi
     command -v debootstrap >/dev/null || die "debootstrap missing: apt-get install -y debootstrap"
     mkdir -p "$CACHE"
-    local work="$ROOT.partial"
+    local work="$ROOT.partial" started=$SECONDS
     exec 9>"$ROOT.lock"
     flock 9
     if [ -f "$ROOT/$MARKER" ]; then echo "$ROOT"; return 0; fi
     safe_delete "$work"
-    trap 'unmount_all "'"$work"'"' EXIT INT TERM
-    local started=$SECONDS
-    local script_args=()
-    # forky may not have its own debootstrap script yet on older hosts: use sid's.
-    if [ "$SUITE" = forky ] && [ ! -e "/usr/share/debootstrap/scripts/forky" ]; then
-        script_args=(/usr/share/debootstrap/scripts/sid)
-    fi
-    debootstrap --variant=minbase "$SUITE" "$work" "$MIRROR" "${script_args[@]}" >&2
-    unmount_all "$work"
-    echo 'Acquire::Check-Valid-Until "false";' >"$work/etc/apt/apt.conf.d/99repaint-fill"
-    mount_runtime "$work"
-    chroot "$work" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin DEBIAN_FRONTEND=noninteractive \
-        apt-get update >&2
-    chroot "$work" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin DEBIAN_FRONTEND=noninteractive \
-        apt-get install -y --no-install-recommends $PACKAGES >&2
-    chroot "$work" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin apt-get clean >&2
-    chroot "$work" /usr/bin/gimp-console --version >&2
+    unmount_on_exit "$work"
+    install_recipe "$work"
     unmount_all "$work"
     trap - EXIT INT TERM
     [ -z "$(mounts_below "$work")" ] || die "could not unmount everything below $work"
@@ -118,7 +130,7 @@ run() {
     # One run at a time per chroot: the runtime mounts are shared.
     exec 9>"$ROOT.lock"
     flock 9
-    trap 'unmount_all "'"$ROOT"'"' EXIT INT TERM
+    unmount_on_exit "$ROOT"
     unmount_all "$ROOT"
     mount_runtime "$ROOT"
     local rc=0
@@ -128,9 +140,9 @@ run() {
     return "$rc"
 }
 
-# The cache key is the hash of the recipe (suite, packages, the build and mount code), so editing
-# comments or the run helper does not force a rebuild, but changing how the chroot is made does.
-KEY="$( { echo "$SUITE $PACKAGES $DEVICES"; declare -f build mount_runtime; } | sha256sum | cut -c1-12)"
+# The cache key: editing the helpers or comments does not force a rebuild; changing the recipe does.
+KEY="$( { echo "$SUITE $PACKAGES $DEVICES"; declare -f install_recipe mount_runtime; } \
+    | sha256sum | cut -c1-12)"
 ROOT="$CACHE/gimp-chroot-$SUITE-$KEY"
 
 prune() {
@@ -138,7 +150,7 @@ prune() {
     for old in "$CACHE"/gimp-chroot-"$SUITE"-*; do
         [ -d "$old" ] || continue
         [ "$old" = "$ROOT" ] && continue
-        case "$old" in *.lock) continue ;; esac
+        case "$old" in *.lock | *.partial) continue ;; esac
         echo "removing $old" >&2
         safe_delete "$old"
         rm -f "$old.lock"

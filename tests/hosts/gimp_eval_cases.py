@@ -51,11 +51,15 @@ def region(x, y, width, height):
     return Gegl.Rectangle.new(x, y, width, height)
 
 
-def add_layer(image, spec, gray):
+def add_layer(image, spec, gray, parent):
+    if spec.get("group"):
+        group = Gimp.GroupLayer.new(image, spec["name"])
+        image.insert_layer(group, parent, 0)
+        return group
     width, height = spec["size"]
     kind = Gimp.ImageType.GRAYA_IMAGE if gray else Gimp.ImageType.RGBA_IMAGE
     layer = Gimp.Layer.new(image, spec["name"], width, height, kind, 100.0, Gimp.LayerMode.NORMAL)
-    image.insert_layer(layer, None, 0)
+    image.insert_layer(layer, parent, 0)
     layer.set_offsets(*spec.get("offset", (0, 0)))
     buffer = layer.get_buffer()
     buffer.set(region(0, 0, width, height), "R'G'B'A u8", pattern(width, height, spec["seed"]))
@@ -69,8 +73,9 @@ def make_image(case):
         width, height, BASES[case["mode"]], PRECISIONS[case.get("precision", "u8")]
     )
     layers = {}
-    for spec in case["layers"]:  # bottom to top
-        layers[spec["name"]] = add_layer(image, spec, case["mode"] == "gray")
+    for spec in case["layers"]:  # bottom to top; "parent" names a group added before
+        parent = layers[spec["parent"]] if spec.get("parent") else None
+        layers[spec["name"]] = add_layer(image, spec, case["mode"] == "gray", parent)
     if case["mode"] == "indexed":
         image.convert_indexed(
             Gimp.ConvertDitherType.NONE, Gimp.ConvertPaletteType.GENERATE, 16, False, False, ""
@@ -150,24 +155,24 @@ RUN_MODES = {
     "interactive": Gimp.RunMode.INTERACTIVE,
     "last": Gimp.RunMode.WITH_LAST_VALS,
 }
-# Waits for the plug-in's dialog on the X display, focuses it (there is no window manager) and
-# presses keys (xdotool names, space-separated; Return = OK, Escape = Cancel). Prints what it
-# saw, for the checks outside GIMP.
-PRESS_KEY = """
+# Waits for the plug-in's dialog on the X display, focuses it (there is no window manager, so it
+# sits at 0,0) and runs an xdotool command chain on it ("key Escape" = Cancel, "key alt+o" = OK).
+# Prints what it saw, for the checks outside GIMP.
+DRIVE_DIALOG = """
 for i in $(seq 120); do
   W=$(xdotool search --name '^RePaint Fill$' | head -1); [ -n "$W" ] && break; sleep 0.25
 done
 [ -n "$W" ] || { echo "DIALOG-NOT-SHOWN"; exit 1; }
 echo "DIALOG-SHOWN $(xdotool getwindowname "$W")"
-sleep 1; xdotool windowfocus --sync "$W"; xdotool key --delay 150 $1
+sleep 1; xdotool windowfocus --sync "$W"; xdotool $1
 for i in $(seq 60); do xdotool search --name '^RePaint Fill$' >/dev/null || exit 0; sleep 0.25; done
 echo "DIALOG-STUCK"; xdotool windowfocus --sync "$W"; xdotool key Escape
 """
 
 
-def press_dialog_key(key):
+def drive_dialog(xdotool_chain):
     return subprocess.Popen(
-        ["sh", "-c", PRESS_KEY, "press", key],
+        ["sh", "-c", DRIVE_DIALOG, "press", xdotool_chain],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -195,9 +200,29 @@ def stop_started_backend(pid_file):
             os.kill(int(handle.read().strip()), signal.SIGTERM)
 
 
+def describe_procedure(folder):
+    """What GIMP registered: menu label and path, image types, arguments and their defaults."""
+    procedure = Gimp.get_pdb().lookup_procedure("plug-in-repaint-fill")
+    manifest = {"found": procedure is not None}
+    if procedure is not None:
+        manifest.update(
+            label=procedure.get_menu_label(),
+            menu_paths=list(procedure.get_menu_paths()),
+            image_types=procedure.get_image_types(),
+            arguments={
+                spec.name: repr(spec.get_default_value()) for spec in procedure.get_arguments()
+            },
+        )
+    with open(os.path.join(folder, "manifest.json"), "w") as handle:
+        json.dump(manifest, handle, indent=1)
+
+
 def run_case(case, home):
     folder = os.path.join(WORK, "out", case["name"])
     os.makedirs(folder, exist_ok=True)
+    if case.get("kind") == "registration":
+        describe_procedure(folder)
+        return
     config_folder = os.path.join(home, ".config", "repaint-fill")
     os.makedirs(config_folder, exist_ok=True)
     with open(os.path.join(config_folder, "plugin.json"), "w") as handle:
@@ -211,7 +236,7 @@ def run_case(case, home):
     export_selection(image, folder)
     manifest["before"] = snapshot(image, folder)
     print("CASE-START {}".format(case["name"]), file=sys.stderr, flush=True)
-    presser = press_dialog_key(case["dialog_key"]) if case.get("dialog_key") else None
+    presser = drive_dialog(case["dialog_input"]) if case.get("dialog_input") else None
     manifest["status"], manifest["error"] = call_fill(
         image, layer, case.get("args", {}), case.get("run_mode", "noninteractive")
     )

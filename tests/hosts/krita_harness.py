@@ -22,13 +22,13 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 DRIVER_SOURCE = Path(__file__).resolve().parent / "krita_driver"
 sys.path.insert(0, str(REPO / "installer"))
+from kritarc import enable_plugin  # noqa: E402 - the installer's own kritarc edit
 from plugin_layout import assemble_krita_plugin  # noqa: E402
 
 # Krita's embedded Python finds its prefix through `python3` on PATH: a pyenv/venv python there
 # would hide Debian's PyQt5 from it.
 SYSTEM_PATH = "/usr/bin:/bin"
 FATAL_LOG_LINES = ("Could not import krita", "could not connect to display")
-KRITARC = "[python]\nenable_repaint_fill=true\nenable_repaint_fill_test_driver=true\n"
 
 
 def missing_tools() -> list[str]:
@@ -111,7 +111,11 @@ def prepare_home(home: Path) -> Path:
     shutil.copytree(
         DRIVER_SOURCE, pykrita, dirs_exist_ok=True, ignore=shutil.ignore_patterns("__pycache__")
     )
-    (home / ".config" / "kritarc").write_text(KRITARC)
+    kritarc = home / ".config" / "kritarc"
+    text = kritarc.read_text() if kritarc.exists() else ""
+    for name in ("repaint_fill", "repaint_fill_test_driver"):
+        text, _edit = enable_plugin(text, name)
+    kritarc.write_text(text)
     return home
 
 

@@ -13,7 +13,7 @@ import os
 import time
 
 from krita import InfoObject, Krita, Selection
-from PyQt5.QtCore import QRect
+from PyQt5.QtCore import QRect, QTimer
 from PyQt5.QtWidgets import QApplication
 
 WIDTH, HEIGHT = 96, 64
@@ -134,22 +134,32 @@ def run_case(case, spec, out):
     app = Krita.instance()
     app.writeSetting("RePaintFill", "variations", str(case.get("variations", 1)))
     app.writeSetting("RePaintFill", "steps", str(spec.get("steps", 0)))
+    app.writeSetting("RePaintFill", "feather", str(case.get("feather", 0)))
     os.environ["REPAINT_FILL_URL"] = (
         spec["down_url"] if case.get("backend_down") else spec["backend_url"]
     )
     stack_before = layer_names(document)
     digest_before = pixel_digest(original)
     save_node_png(document, original, os.path.join(out, name + "-original-before.png"))
+    selection_bytes = None
     if document.selection() is not None:
+        selection_bytes = bytes(document.selection().pixelData(0, 0, WIDTH, HEIGHT).data())
         with open(os.path.join(out, name + "-coverage.gray"), "wb") as handle:
-            handle.write(bytes(document.selection().pixelData(0, 0, WIDTH, HEIGHT).data()))
+            handle.write(selection_bytes)
     if case.get("interrupt"):
         return interrupted_case(case, document, stack_before)
-    outcome = trigger_and_wait()
+    if case.get("interactive"):
+        outcome, seen = interactive_trigger()
+    else:
+        outcome, seen = trigger_and_wait(), {}
     document.waitForDone()
     stack_after = layer_names(document)
+    selection_after = document.selection()
     fact = {
+        "selection_unchanged": selection_after is None
+        or bytes(selection_after.pixelData(0, 0, WIDTH, HEIGHT).data()) == selection_bytes,
         "outcome": outcome,
+        "interactive": seen,
         "stack_before": stack_before,
         "stack_after": stack_after,
         "original_offset": [original.position().x(), original.position().y()],
@@ -174,13 +184,52 @@ def run_case(case, spec, out):
     save_node_png(document, original, os.path.join(out, name + "-original-after.png"))
     document.saveAs(os.path.join(out, name + ".kra"))
     document.waitForDone()
-    undo(document)
+    if new_nodes:
+        undo(document)
     fact["stack_undone"] = layer_names(document)
     document.saveAs(os.path.join(out, name + "-undone.kra"))
     document.waitForDone()
     document.setModified(False)
     document.close()
     return fact
+
+
+def progress_dialogs():
+    return [
+        widget
+        for widget in QApplication.topLevelWidgets()
+        if type(widget).__name__ == "FillProgressDialog"
+    ]
+
+
+def interactive_trigger():
+    """Run one fill with batch mode off: the progress dialog must show, update and close."""
+    app = Krita.instance()
+    seen = {"labels": [], "visible": False, "message_boxes": []}
+
+    def watch():
+        for dialog in progress_dialogs():
+            if dialog.isVisible():
+                seen["visible"] = True
+                if dialog.labelText() not in seen["labels"]:
+                    seen["labels"].append(dialog.labelText())
+        modal = QApplication.activeModalWidget()
+        if modal is not None and type(modal).__name__ == "QMessageBox":
+            seen["message_boxes"].append(modal.text())
+            modal.close()  # never hang the run on an unexpected message
+
+    timer = QTimer()
+    timer.timeout.connect(watch)
+    timer.start(20)
+    app.setBatchmode(False)
+    try:
+        outcome = trigger_and_wait()
+        pump(lambda: not any(d.isVisible() for d in progress_dialogs()), 5)
+    finally:
+        app.setBatchmode(True)
+        timer.stop()
+    seen["visible_after"] = any(dialog.isVisible() for dialog in progress_dialogs())
+    return outcome, seen
 
 
 def interrupted_case(case, document, stack_before):
@@ -209,9 +258,30 @@ def interrupted_case(case, document, stack_before):
     return fact
 
 
+def settings_dialog_fact():
+    """Open RePaint Fill Settings... through its action, change a value, press OK."""
+    from PyQt5.QtWidgets import QDialogButtonBox, QSpinBox
+
+    seen = {}
+
+    def answer():
+        dialog = QApplication.activeModalWidget()
+        seen["title"] = dialog.windowTitle() if dialog is not None else None
+        if dialog is None:
+            return
+        dialog.findChildren(QSpinBox)[0].setValue(3)  # variations
+        dialog.findChild(QDialogButtonBox).button(QDialogButtonBox.Ok).click()
+
+    QTimer.singleShot(300, answer)
+    Krita.instance().action("repaint_fill_settings").trigger()  # modal: returns after OK
+    seen["stored_variations"] = Krita.instance().readSetting("RePaintFill", "variations", "")
+    return seen
+
+
 def main(result):
     with open(os.environ["REPAINT_FILL_TEST_SPEC"], encoding="utf-8") as handle:
         spec = json.load(handle)
+    result["settings_dialog"] = settings_dialog_fact()
     result["cases"] = {}
     for case in spec["cases"]:
         result["cases"][case["name"]] = run_case(case, spec, spec["out_dir"])

@@ -10,8 +10,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
-import subprocess
 import sys
 import time
 import urllib.request
@@ -22,132 +20,24 @@ import pytest
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from helpers_gimp import REPO, chroot_root, remove_work, run_gimp_cases  # noqa: E402
+from helpers_gimp import (  # noqa: E402
+    INSIDE_WORK,
+    REPO,
+    assert_untouched,
+    backend,
+    check_fill,
+    chroot,
+    free_port,
+    make_case,
+    new_items,
+    remove_work,
+    result_of,
+    run_gimp_cases,
+)
 
 pytestmark = [pytest.mark.gimp, pytest.mark.slow]
 
-SEED = 1234
-INSIDE_WORK = "{work}"  # the run's folder inside the chroot; filled in by run_gimp_cases
-MARGIN = 8
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def _wait_healthy(url: str, process: subprocess.Popen, timeout: float = 180.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"backend exited with {process.returncode}")
-        try:
-            with urllib.request.urlopen(url + "/v1/health", timeout=2):
-                return
-        except OSError:
-            time.sleep(0.3)
-    raise RuntimeError("backend did not become healthy")
-
-
-def _model_argument(tmp: Path) -> str:
-    """The embedded model when it is shipped; else a tiny random diffusers UNet (fast on CPU)."""
-    from repaint_fill_backend.models import embedded_model_dir
-
-    folder = embedded_model_dir()
-    if any((folder / name).exists() for name in ("config.json", "model_index.json", "unet")):
-        return "embedded"
-    from helpers_backend import save_tiny_unet
-
-    return str(save_tiny_unet(tmp / "tiny-unet"))
-
-
-@pytest.fixture(scope="module")
-def chroot() -> Path:
-    if os.geteuid() != 0:
-        pytest.skip("real-GIMP tests need root (chroot and mount)")
-    root = chroot_root()
-    if root is None:
-        pytest.skip("GIMP chroot not built: run tests/hosts/gimp_chroot.sh build (as root)")
-    return root
-
-
-@pytest.fixture(scope="module")
-def backend(tmp_path_factory):
-    """A real `repaint-fill serve` on 127.0.0.1 (the chroot shares the host network)."""
-    try:
-        import repaint_fill_backend.server  # noqa: F401
-    except ImportError:  # TEMPORARY until the server lands: the core's stdlib stand-in
-        from helpers_krita import StandInBackend, StandInBehaviour
-
-        with StandInBackend(StandInBehaviour(token="gimp-test-token", steps=4)) as server:
-            yield server.url, "gimp-test-token"
-        return
-    tmp = tmp_path_factory.mktemp("gimp-backend")
-    port = _free_port()
-    token_file = tmp / "token"
-    command = [
-        sys.executable,
-        "-m",
-        "repaint_fill_backend.cli",
-        "serve",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--token-file",
-        str(token_file),
-        "--model",
-        _model_argument(tmp),
-    ]
-    log = open(tmp / "serve.log", "wb")  # noqa: SIM115 - closed below
-    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_healthy(url, process)
-        yield url, token_file.read_text().strip()
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        log.close()
-
-
-def _case(
-    name,
-    mode="rgb",
-    precision="u8",
-    canvas=(64, 48),
-    layers=None,
-    active="Base",
-    selection=None,
-    args=None,
-    plugin_json=None,
-):
-    return {
-        "name": name,
-        "mode": mode,
-        "precision": precision,
-        "canvas": list(canvas),
-        "layers": layers
-        or [
-            {"name": "Base", "size": list(canvas), "seed": 1},
-            {"name": "Top", "size": [12, 12], "offset": [50, 34], "seed": 2},
-        ],
-        "active": active,
-        "selection": selection,
-        "args": {
-            "preset": "fast",
-            "seed": SEED,
-            "variations": 1,
-            "context-margin": MARGIN,
-            **(args or {}),
-        },
-        "plugin_json": plugin_json,
-    }
+__all__ = ["backend", "chroot"]  # fixtures from helpers_gimp
 
 
 def _autostart_config(port: int) -> dict:
@@ -173,14 +63,15 @@ def _cases(url: str) -> list[dict]:
     token = f"{INSIDE_WORK}/token"
     config = {"backend_url": url, "token_file": token, "start_command": None}
     down = {
-        "backend_url": f"http://127.0.0.1:{_free_port()}",
+        "backend_url": f"http://127.0.0.1:{free_port()}",
         "token_file": token,
         "start_command": None,
     }
     rect = {"shape": "rect", "rect": [20, 12, 16, 12]}
     return [
-        _case("rect", selection=rect, plugin_json=config),
-        _case(
+        {"name": "registration", "kind": "registration"},
+        make_case("rect", selection=rect, plugin_json=config),
+        make_case(
             "ellipse_offset",
             canvas=(64, 56),
             layers=[
@@ -190,19 +81,31 @@ def _cases(url: str) -> list[dict]:
             selection={"shape": "ellipse", "rect": [22, 16, 22, 18], "feather": 6.0},
             plugin_json=config,
         ),
-        _case("gray", mode="gray", selection=rect, plugin_json=config),
-        _case(
+        make_case("gray", mode="gray", selection=rect, plugin_json=config),
+        make_case(
             "rgb16",
             precision="u16",
             selection={"shape": "ellipse", "rect": [18, 10, 24, 20], "feather": 5.0},
             plugin_json=config,
         ),
-        _case("no_selection", selection=None, plugin_json=config),
-        _case("indexed", mode="indexed", selection=rect, plugin_json=config),
-        _case("backend_down", selection=rect, plugin_json=down),
-        _case("cancel", selection=rect, args={"preset": "paper"}, plugin_json=config),
+        make_case(
+            "inside_group",
+            layers=[
+                {"name": "Folder", "group": True},
+                {"name": "Base", "size": [48, 40], "offset": [8, 4], "seed": 5, "parent": "Folder"},
+                {"name": "Next", "size": [8, 8], "offset": [2, 2], "seed": 6, "parent": "Folder"},
+                {"name": "Top", "size": [12, 12], "offset": [50, 34], "seed": 2},
+            ],
+            selection=rect,
+            plugin_json=config,
+        ),
+        make_case("variations", selection=rect, plugin_json=config, args={"variations": 2}),
+        make_case("no_selection", selection=None, plugin_json=config),
+        make_case("indexed", mode="indexed", selection=rect, plugin_json=config),
+        make_case("backend_down", selection=rect, plugin_json=down),
+        make_case("cancel", selection=rect, args={"preset": "paper"}, plugin_json=config),
         {
-            **_case("autostart", selection=rect, plugin_json=_autostart_config(_free_port())),
+            **make_case("autostart", selection=rect, plugin_json=_autostart_config(free_port())),
             "kill_pid_file": f"{INSIDE_WORK}/autostart.pid",
         },
     ]
@@ -231,80 +134,44 @@ def gimp_run(chroot, backend):
     remove_work(run)
 
 
-def _result(gimp_run, name: str) -> tuple[dict, Path]:
-    run = gimp_run[0]
-    assert name not in run.crashes, run.crashes[name]
-    assert name in run.results, f"case {name} produced no manifest:\n{run.output[-3000:]}"
-    return run.results[name], run.case_dir(name)
-
-
-def _new_items(manifest: dict) -> list[dict]:
-    before = {info["id"] for info in manifest["before"]}
-    return [info for info in manifest["after"] if info["id"] not in before]
-
-
-def _assert_untouched(manifest: dict) -> None:
-    after = {info["id"]: info for info in manifest["after"]}
-    for info in manifest["before"]:
-        assert after[info["id"]]["sha256"] == info["sha256"], f"{info['name']} pixels changed"
-        assert after[info["id"]]["offset"] == info["offset"]
-        assert after[info["id"]]["size"] == info["size"]
-    assert manifest["base_type_after"] == manifest["base_type"]
-    assert manifest["precision_after"] == manifest["precision"]
-
-
-def _check_fill(gimp_run, name: str) -> tuple[dict, np.ndarray, np.ndarray]:
-    """The checks every successful fill must pass; returns (new layer, its RGBA, selection)."""
-    manifest, folder = _result(gimp_run, name)
-    assert manifest["status"] == "success", manifest["error"]
-    _assert_untouched(manifest)
-    new = _new_items(manifest)
-    assert len(new) == 1, f"expected exactly one new layer, got {new}"
-    layer = new[0]
-    assert layer["name"] == f"RePaint Fill (seed {SEED})"
-    active = next(info for info in manifest["before"] if info["name"] == "Base")
-    assert layer["parent"] is None
-    assert layer["position"] == active["position"], "new layer must sit right above Base"
-    selection = np.asarray(Image.open(folder / "selection.png"))
-    ys, xs = np.nonzero(selection)
-    height, width = selection.shape
-    expected = [
-        max(0, xs.min() - MARGIN),
-        max(0, ys.min() - MARGIN),
-        min(width, xs.max() + 1 + MARGIN),
-        min(height, ys.max() + 1 + MARGIN),
-    ]
-    x, y = layer["offset"]
-    w, h = layer["size"]
-    assert [x, y, x + w, y + h] == expected, "layer must be placed at the crop"
-    rgba = np.asarray(Image.open(folder / layer["png"]).convert("RGBA"))
-    crop_selection = selection[y : y + h, x : x + w]
-    assert np.array_equal(rgba[..., 3] > 0, crop_selection > 0), "alpha must follow selection"
-    return layer, rgba, crop_selection
+def test_procedure_is_registered_as_designed(gimp_run):
+    manifest, _folder = result_of(gimp_run, "registration")
+    assert manifest["found"], "plug-in-repaint-fill is not in the PDB (plug-in not registered)"
+    assert manifest["label"] == "RePaint Fill..."
+    assert manifest["menu_paths"] == ["<Image>/Filters/Enhance"]
+    assert manifest["image_types"] == "RGB*, GRAY*"
+    arguments = manifest["arguments"]
+    assert list(arguments)[:3] == ["run-mode", "image", "drawables"]
+    assert {name: arguments[name] for name in list(arguments)[3:]} == {
+        "preset": "'default'",
+        "seed": "-1",
+        "variations": "1",
+        "context-margin": "-1",
+    }
 
 
 def test_rectangular_selection(gimp_run):
-    _layer, rgba, selection = _check_fill(gimp_run, "rect")
+    _layer, rgba, selection = check_fill(gimp_run, "rect")
     assert np.array_equal(rgba[..., 3], selection)
 
 
 def test_feathered_ellipse_on_offset_layer(gimp_run):
-    _layer, rgba, selection = _check_fill(gimp_run, "ellipse_offset")
+    _layer, rgba, selection = check_fill(gimp_run, "ellipse_offset")
     soft = (selection > 0) & (selection < 255)
     assert soft.sum() > 20, "the feathered selection must have soft edges"
     assert np.array_equal(rgba[..., 3], selection), "soft alpha = selection coverage"
 
 
 def test_grayscale_image(gimp_run):
-    _layer, rgba, selection = _check_fill(gimp_run, "gray")
+    _layer, rgba, selection = check_fill(gimp_run, "gray")
     assert np.array_equal(rgba[..., 3], selection)
     inside = rgba[selection > 0]
     assert np.array_equal(inside[:, 0], inside[:, 1]) and np.array_equal(inside[:, 1], inside[:, 2])
 
 
 def test_16_bit_image(gimp_run):
-    layer, _rgba, _selection = _check_fill(gimp_run, "rgb16")
-    manifest, folder = _result(gimp_run, "rgb16")
+    layer, _rgba, _selection = check_fill(gimp_run, "rgb16")
+    manifest, folder = result_of(gimp_run, "rgb16")
     assert manifest["precision"].startswith("u16")
     width, height = manifest["canvas"]
     selection16 = np.fromfile(folder / "selection.u16", dtype=np.uint16).reshape(height, width)
@@ -317,6 +184,34 @@ def test_16_bit_image(gimp_run):
     assert np.any(alpha16 % 257 != 0), "alpha was quantised to 8 bits"
 
 
+def test_layer_inside_a_group(gimp_run):
+    layer, rgba, selection = check_fill(gimp_run, "inside_group")
+    assert layer["parent"] == "Folder"
+    assert np.array_equal(rgba[..., 3], selection)
+
+
+def test_variations_come_in_one_group(gimp_run):
+    manifest, folder = result_of(gimp_run, "variations")
+    assert manifest["status"] == "success", manifest["error"]
+    assert_untouched(manifest)
+    new = new_items(manifest)
+    groups = [info for info in new if info["is_group"]]
+    layers = [info for info in new if not info["is_group"]]
+    assert len(groups) == 1 and groups[0]["name"] == "RePaint Fill (2 variations)"
+    active = next(info for info in manifest["before"] if info["name"] == "Base")
+    assert groups[0]["parent"] is None and groups[0]["position"] == active["position"]
+    assert len(layers) == 2
+    assert {info["parent"] for info in layers} == {"RePaint Fill (2 variations)"}
+    assert all(info["name"].startswith("RePaint Fill (seed ") for info in layers)
+    assert layers[0]["name"] != layers[1]["name"], "each variation has its own seed"
+    selection = np.asarray(Image.open(folder / "selection.png"))
+    for info in layers:
+        x, y = info["offset"]
+        w, h = info["size"]
+        alpha = np.asarray(Image.open(folder / info["png"]).convert("RGBA"))[..., 3]
+        assert np.array_equal(alpha, selection[y : y + h, x : x + w])
+
+
 @pytest.mark.parametrize(
     ("name", "message"),
     [
@@ -326,24 +221,24 @@ def test_16_bit_image(gimp_run):
     ],
 )
 def test_errors_create_no_layer(gimp_run, name, message):
-    manifest, _folder = _result(gimp_run, name)
+    manifest, _folder = result_of(gimp_run, name)
     assert manifest["status"] == "execution-error"
     assert message in manifest["error"]
-    assert _new_items(manifest) == []
-    _assert_untouched(manifest)
+    assert new_items(manifest) == []
+    assert_untouched(manifest)
 
 
 def test_backend_not_running_is_started_through_the_core(gimp_run):
-    _layer, rgba, selection = _check_fill(gimp_run, "autostart")
+    _layer, rgba, selection = check_fill(gimp_run, "autostart")
     assert np.array_equal(rgba[..., 3], selection)
 
 
 def test_cancel_in_gimp_cancels_backend_job(gimp_run):
     _run, killed, url, token = gimp_run
-    manifest, _folder = _result(gimp_run, "cancel")
+    manifest, _folder = result_of(gimp_run, "cancel")
     assert killed.get("pids"), "the plug-in process was not found to cancel it"
     assert manifest["status"] != "success"
-    assert _new_items(manifest) == []
+    assert new_items(manifest) == []
     request = urllib.request.Request(
         f"{url}/v1/jobs/{killed['job']}", headers={"Authorization": f"Bearer {token}"}
     )
@@ -356,64 +251,3 @@ def test_cancel_in_gimp_cancels_backend_job(gimp_run):
             break
         time.sleep(0.5)
     assert state == "cancelled", killed
-
-
-# --- interactive runs: the plug-in's own dialog on an Xvfb display (second GIMP start) -------
-
-
-@pytest.fixture(scope="module")
-def gimp_dialog_run(chroot, backend):
-    url, token = backend
-    config = {"backend_url": url, "token_file": f"{INSIDE_WORK}/token", "start_command": None}
-    rect = {"shape": "rect", "rect": [20, 12, 16, 12]}
-    cases = [
-        # The dialog: Escape cancels; a seed typed in (alt+s = "_Seed") and OK (alt+o) runs
-        # with it; the next dialog and a "repeat with last values" run remember it.
-        {
-            **_case("dialog_cancel", selection=rect, plugin_json=config),
-            "run_mode": "interactive",
-            "dialog_key": "Escape",
-        },
-        {
-            **_case("dialog_typed", selection=rect, plugin_json=config),
-            "run_mode": "interactive",
-            "dialog_key": "alt+s ctrl+a 7 7 7 Tab alt+o",
-        },
-        {
-            **_case("dialog_ok", selection=rect, plugin_json=config),
-            "run_mode": "interactive",
-            "dialog_key": "alt+o",
-        },
-        {**_case("repeat", selection=rect, plugin_json=config), "run_mode": "last"},
-    ]
-    for case in cases:
-        case["args"] = {}  # what the dialog shows / what GIMP remembers
-    run = run_gimp_cases(chroot, cases, {"token": token.encode()}, display=True, timeout=300)
-    print(f"gimp-console run with dialogs: {run.seconds:.1f} s")
-    yield (run,)
-    remove_work(run)
-
-
-def _single_new_layer(gimp_run, name: str) -> dict:
-    manifest, _folder = _result(gimp_run, name)
-    assert manifest["status"] == "success", manifest["error"]
-    _assert_untouched(manifest)
-    new = _new_items(manifest)
-    assert len(new) == 1, new
-    return new[0]
-
-
-def test_dialog_cancel_does_nothing(gimp_dialog_run):
-    manifest, _folder = _result(gimp_dialog_run, "dialog_cancel")
-    assert "DIALOG-SHOWN RePaint Fill" in manifest["dialog"]
-    assert manifest["status"] == "cancel"
-    assert _new_items(manifest) == []
-    _assert_untouched(manifest)
-
-
-def test_dialog_values_are_used_and_remembered(gimp_dialog_run):
-    for name in ("dialog_typed", "dialog_ok"):
-        manifest, _folder = _result(gimp_dialog_run, name)
-        assert "DIALOG-SHOWN RePaint Fill" in manifest["dialog"]
-        assert _single_new_layer(gimp_dialog_run, name)["name"] == "RePaint Fill (seed 777)", name
-    assert _single_new_layer(gimp_dialog_run, "repeat")["name"] == "RePaint Fill (seed 777)"

@@ -108,3 +108,47 @@ def test_launcher_finds_the_running_backend(backend) -> None:
     url, token_file = backend
     client = ensure_backend(PluginConfig(backend_url=url, token_file=str(token_file)), timeout=5)
     assert client.token == read_token(str(token_file))
+
+
+def test_launcher_starts_the_configured_real_backend(tmp_path: Path) -> None:
+    """A local backend that is not running is started from start_command, then used."""
+    import os
+    import shlex
+    import signal
+    import socket
+
+    from helpers_krita import backend_command, tiny_unet_dir
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    token_file, pid_file = tmp_path / "token", tmp_path / "serve.pid"
+    serve = backend_command() + [
+        "serve",
+        "--port",
+        str(port),
+        "--token-file",
+        str(token_file),
+        "--model",
+        str(tiny_unet_dir(tmp_path / "tiny")),
+        "--device",
+        "cpu",
+        "--threads",
+        "1",
+    ]
+    # sh records the pid, then becomes the server (exec), so the test can stop exactly it.
+    start = ["sh", "-c", f"echo $$ > {shlex.quote(str(pid_file))}; exec {shlex.join(serve)}"]
+    config = PluginConfig(
+        backend_url=f"http://127.0.0.1:{port}",
+        token_file=str(token_file),
+        start_command=tuple(start),
+        startup_timeout=180,
+        config_file=str(tmp_path / "plugin.json"),
+    )
+    try:
+        client = ensure_backend(config)
+        assert client.token and client.token == read_token(str(token_file))
+        assert client.models()
+    finally:
+        if pid_file.exists():
+            os.kill(int(pid_file.read_text()), signal.SIGTERM)

@@ -23,6 +23,7 @@ pytest.register_assert_rewrite("helpers_server")  # also loaded as a plugin (pyt
 from helpers_backend import box_mask  # noqa: E402
 from helpers_server import (  # noqa: E402
     FAST,
+    HUB_MODEL,
     LONG,
     SHARED_MAX_PIXELS,
     RunningServer,
@@ -102,6 +103,23 @@ def test_models_lists_the_loaded_model(server: RunningServer):
     loaded = [entry["name"] for entry in listing["models"] if entry["loaded"]]
     assert loaded == [listing["loaded"]] and listing["loaded"].endswith("tiny")
     assert "embedded" in {entry["name"] for entry in listing["models"]}
+
+
+def test_a_job_naming_an_installed_model_switches_to_it(server: RunningServer):
+    with server.client() as client:
+        listed = {m["name"]: m for m in client.get("/v1/models").json()["models"]}
+        assert listed[HUB_MODEL]["available"] and not listed[HUB_MODEL]["loaded"]
+        original = client.get("/v1/health").json()["model"]
+        results = {}
+        for model in (None, HUB_MODEL, original):
+            params = {**FAST, "seed": 9, **({"model": model} if model else {})}
+            job_id = submit(client, params).json()["id"]
+            assert wait_for_state(client, job_id, ("done", "failed"))["state"] == "done"
+            results[model] = decode_rgba(client.get(f"/v1/jobs/{job_id}/result").content)
+            assert client.get("/v1/health").json()["model"] == (model or original)
+        assert client.get("/v1/models").json()["loaded"] == original
+    assert not np.array_equal(results[None], results[HUB_MODEL])  # other weights, other fill
+    assert np.array_equal(results[None], results[original])
 
 
 def test_result_index_out_of_range(server: RunningServer):
@@ -207,18 +225,22 @@ def _length(reply: bytes) -> int:
 
 
 def test_oversized_body_by_content_length_is_413_before_reading_it(server: RunningServer):
-    head = (f"POST /v1/jobs HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {server.token}"
-            "\r\nContent-Type: multipart/form-data; boundary=x\r\n"
-            f"Content-Length: {5 * 2**20}\r\n\r\n")
+    head = (
+        f"POST /v1/jobs HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {server.token}"
+        "\r\nContent-Type: multipart/form-data; boundary=x\r\n"
+        f"Content-Length: {5 * 2**20}\r\n\r\n"
+    )
     status, body = raw_request(server.port, head, [b"--x\r\n"])  # 5 MiB announced, 5 bytes sent
     assert status == 413 and body["error"]["code"] == "body_too_large"
 
 
 def test_oversized_streamed_body_is_413(server: RunningServer):
-    head = (f"POST /v1/jobs HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {server.token}"
-            "\r\nContent-Type: multipart/form-data; boundary=x\r\n"
-            "Transfer-Encoding: chunked\r\n\r\n")
-    payload = b"--x\r\nContent-Disposition: form-data; name=\"image\"; filename=\"a.png\"\r\n\r\n"
+    head = (
+        f"POST /v1/jobs HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {server.token}"
+        "\r\nContent-Type: multipart/form-data; boundary=x\r\n"
+        "Transfer-Encoding: chunked\r\n\r\n"
+    )
+    payload = b'--x\r\nContent-Disposition: form-data; name="image"; filename="a.png"\r\n\r\n'
     chunk = b"\0" * 65536
     parts = [f"{len(payload):x}\r\n".encode() + payload + b"\r\n"]
     parts += [f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n"] * 20  # 1.25 MiB, no end
@@ -228,6 +250,7 @@ def test_oversized_streamed_body_is_413(server: RunningServer):
 
 def huge_png(width: int, height: int) -> bytes:
     """A PNG whose header claims width x height gray pixels, with a tiny truncated data stream."""
+
     def chunk(kind: bytes, data: bytes) -> bytes:
         crc = zlib.crc32(kind + data) & 0xFFFFFFFF
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", crc)
@@ -297,8 +320,11 @@ def test_empty_mask_is_400(server: RunningServer):
         ({"seed": -1}, 422, "seed"),
         ({"steps": 10, "jump_length": 10}, 422, "jump length"),
         ({"model": "no/such-model"}, 422, "not installed"),
-        ({"steps": 1000, "jump_length": 1, "jump_n_sample": 100, "variations": 8}, 413,
-         "model calls"),
+        (
+            {"steps": 1000, "jump_length": 1, "jump_n_sample": 100, "variations": 8},
+            413,
+            "model calls",
+        ),
         ("not json", 422, "JSON"),
         ([1, 2], 422, "object"),
     ],
@@ -330,23 +356,31 @@ def test_clients_that_disconnect_do_not_hurt_the_server(server: RunningServer):
     body = io.BytesIO()
     boundary = "b0undary"
     for name, (filename, data, kind) in files.items():
-        body.write(f"--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"; "
-                   f"filename=\"{filename}\"\r\nContent-Type: {kind}\r\n\r\n".encode())
+        body.write(
+            f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; '
+            f'filename="{filename}"\r\nContent-Type: {kind}\r\n\r\n'.encode()
+        )
         body.write(data + b"\r\n")
-    body.write(f"--{boundary}\r\nContent-Disposition: form-data; name=\"params\"\r\n\r\n"
-               f"{json.dumps(FAST)}\r\n--{boundary}--\r\n".encode())
+    body.write(
+        f'--{boundary}\r\nContent-Disposition: form-data; name="params"\r\n\r\n'
+        f"{json.dumps(FAST)}\r\n--{boundary}--\r\n".encode()
+    )
     payload = body.getvalue()
-    head = (f"POST /v1/jobs HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {server.token}"
-            f"\r\nContent-Type: multipart/form-data; boundary={boundary}\r\n"
-            f"Content-Length: {len(payload)}\r\n\r\n").encode()
+    head = (
+        f"POST /v1/jobs HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {server.token}"
+        f"\r\nContent-Type: multipart/form-data; boundary={boundary}\r\n"
+        f"Content-Length: {len(payload)}\r\n\r\n"
+    ).encode()
     for cut in (len(payload) // 2, len(payload)):  # mid-upload, then right after a full upload
         with socket.create_connection(("127.0.0.1", server.port), timeout=10) as connection:
             connection.sendall(head + payload[:cut])
     with server.client() as client:  # mid-poll: send a status request and hang up at once
         job_id = submit(client, FAST).json()["id"]
     with socket.create_connection(("127.0.0.1", server.port), timeout=10) as connection:
-        connection.sendall(f"GET /v1/jobs/{job_id}/result HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-                           f"Authorization: Bearer {server.token}\r\n\r\n".encode())
+        connection.sendall(
+            f"GET /v1/jobs/{job_id}/result HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            f"Authorization: Bearer {server.token}\r\n\r\n".encode()
+        )
     with server.client() as client:
         assert wait_for_state(client, job_id, ("done",))["state"] == "done"
         assert client.get(f"/v1/jobs/{job_id}/result").status_code == 200

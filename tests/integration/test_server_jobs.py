@@ -33,8 +33,16 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     folder = tmp_path_factory.mktemp("server-jobs")
-    running = start_server(folder, tiny_model(folder / "tiny"), "--queue-size", str(QUEUE_SIZE),
-                           "--result-ttl", str(RESULT_TTL), "--max-results", str(MAX_RESULTS))
+    running = start_server(
+        folder,
+        tiny_model(folder / "tiny"),
+        "--queue-size",
+        str(QUEUE_SIZE),
+        "--result-ttl",
+        str(RESULT_TTL),
+        "--max-results",
+        str(MAX_RESULTS),
+    )
     yield running
     running.stop()
 

@@ -49,8 +49,9 @@ class Outcome:
     retry_after: str | None = None
 
 
-def run_client(server: RunningServer, client_index: int, outcomes: list[Outcome],
-               lock: threading.Lock) -> None:
+def run_client(
+    server: RunningServer, client_index: int, outcomes: list[Outcome], lock: threading.Lock
+) -> None:
     """Submit 3 jobs one after another; check each accepted job's result belongs to it."""
     with server.client() as client:
         for job_index in range(JOBS_PER_CLIENT):
@@ -58,8 +59,13 @@ def run_client(server: RunningServer, client_index: int, outcomes: list[Outcome]
             width, height = 24 + 2 * client_index, 16 + 4 * job_index
             seed = 1000 * client_index + job_index
             answer = submit(client, {**FAST, "seed": seed}, job_files(width, height))
-            outcome = Outcome(client_index, job_index, seed, answer.status_code,
-                              retry_after=answer.headers.get("Retry-After"))
+            outcome = Outcome(
+                client_index,
+                job_index,
+                seed,
+                answer.status_code,
+                retry_after=answer.headers.get("Retry-After"),
+            )
             if answer.status_code == 202:
                 outcome.job_id = answer.json()["id"]
                 outcome.state, outcome.problem = check_job(client, outcome, width, height)
@@ -123,16 +129,28 @@ def schemathesis_command() -> list[str]:
 
 def test_schemathesis_finds_no_server_errors(shared_server, tmp_path: Path):
     command = [
-        *schemathesis_command(), "run", f"{shared_server.url}/openapi.json",
-        "--header", f"Authorization: Bearer {shared_server.token}",
-        "--checks", "not_a_server_error",
-        "--max-examples", "20",
-        "--phases", "examples,coverage,fuzzing",
-        "--seed", "1",
-        "--workers", "1",
-        "--request-timeout", "30",
+        *schemathesis_command(),
+        "run",
+        f"{shared_server.url}/openapi.json",
+        "--header",
+        f"Authorization: Bearer {shared_server.token}",
+        "--checks",
+        "not_a_server_error",
+        "--max-examples",
+        "20",
+        "--phases",
+        "examples,coverage,fuzzing",
+        "--seed",
+        "1",
+        "--workers",
+        "1",
+        "--request-timeout",
+        "30",
         "--no-color",
-        "--report", "junit", "--report-dir", str(tmp_path),
+        "--report",
+        "junit",
+        "--report-dir",
+        str(tmp_path),
     ]
     started = time.monotonic()
     run = subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=tmp_path)

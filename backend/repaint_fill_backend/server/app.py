@@ -35,6 +35,14 @@ PARAMS_HELP = (
     "JSON object with the optional keys preset, steps, jump_length, jump_n_sample, seed, "
     "variations, model (unknown keys are refused)"
 )
+PARAMS_EXAMPLE = '{"preset": "fast", "seed": 7, "variations": 2}'
+RESULT_RESPONSE = {
+    "content": {"image/png": {}},
+    "description": "RGBA PNG the size of the request image; alpha = mask coverage",
+    "headers": {
+        "X-Seed": {"description": "the seed of this variation", "schema": {"type": "integer"}}
+    },
+}
 
 
 def create_app(
@@ -76,15 +84,16 @@ def create_app(
     return app
 
 
-def _bearer_check(token: str):
+def _bearer_check(token: str) -> Callable[..., None]:
     """A dependency that documents the bearer scheme in OpenAPI and re-checks the token."""
     scheme = HTTPBearer(auto_error=False, description="the token from the server's token file")
 
     def require_token(credentials: HTTPAuthorizationCredentials | None = Depends(scheme)) -> None:
         header = f"Bearer {credentials.credentials}" if credentials else None
         if not token_matches(header, token):
-            raise ApiError(401, "unauthorized", "missing or wrong token",
-                           {"WWW-Authenticate": "Bearer"})
+            raise ApiError(
+                401, "unauthorized", "missing or wrong token", {"WWW-Authenticate": "Bearer"}
+            )
 
     return require_token
 
@@ -110,11 +119,11 @@ def _job_routes(settings: ServerSettings, manager: JobManager) -> APIRouter:
     def submit_job(
         image: UploadFile = File(description="PNG, 8-bit RGB/RGBA/gray: the crop to fill"),
         mask: UploadFile = File(description="PNG, 8-bit gray, same size: 255 = fill, 0 = keep"),
-        params: str = Form("{}", description=PARAMS_HELP),
+        params: str = Form("{}", description=PARAMS_HELP, examples=[PARAMS_EXAMPLE]),
     ) -> JobCreated:
         job_params = parse_params(params)
-        request = build_request(settings, job_params, image, mask)
         check_model(settings, manager, job_params.model)
+        request = build_request(settings, job_params, image, mask)
         preset = job_params.preset.value if job_params.preset else DEFAULT_PRESET
         total = request.settings.schedule().model_calls
         job = manager.submit(request, job_params.model, preset, total)
@@ -131,7 +140,7 @@ def _job_routes(settings: ServerSettings, manager: JobManager) -> APIRouter:
     @router.get(
         "/{job_id}/result",
         response_class=Response,
-        responses={200: {"content": {"image/png": {}}, "description": "RGBA PNG; X-Seed header"}},
+        responses={200: RESULT_RESPONSE},
         summary="the filled layer of variation `index`",
     )
     def job_result(job_id: str, index: int = Query(0, description="variation, from 0")) -> Response:
@@ -149,7 +158,8 @@ def _job_routes(settings: ServerSettings, manager: JobManager) -> APIRouter:
 
 def _model_routes(settings: ServerSettings, manager: JobManager) -> APIRouter:
     router = APIRouter(
-        prefix="/v1", dependencies=[Depends(_bearer_check(settings.token))],
+        prefix="/v1",
+        dependencies=[Depends(_bearer_check(settings.token))],
         responses=ERROR_RESPONSES,
     )
 
@@ -157,14 +167,26 @@ def _model_routes(settings: ServerSettings, manager: JobManager) -> APIRouter:
     def models() -> ModelList:
         loaded = manager.loaded_model
         entries = [
-            ModelEntry(name=m.name, kind=m.kind, available=m.available,
-                       loaded=m.name == loaded, description=m.description)
+            ModelEntry(
+                name=m.name,
+                kind=m.kind,
+                available=m.available,
+                loaded=m.name == loaded,
+                description=m.description,
+            )
             for m in known_models()
         ]
         if settings.model not in {entry.name for entry in entries}:
-            entries.insert(0, ModelEntry(name=settings.model, kind="local", available=True,
-                                         loaded=settings.model == loaded,
-                                         description="the model the server was started with"))
+            entries.insert(
+                0,
+                ModelEntry(
+                    name=settings.model,
+                    kind="local",
+                    available=True,
+                    loaded=settings.model == loaded,
+                    description="the model the server was started with",
+                ),
+            )
         return ModelList(models=entries, loaded=loaded)
 
     return router
@@ -190,12 +212,15 @@ def build_request(
     """Resolve sampling settings and decode the uploads; every problem is a 4xx with a message."""
     sampling = resolve_settings(
         params.preset.value if params.preset else None,
-        steps=params.steps, jump_length=params.jump_length, jump_n_sample=params.jump_n_sample,
+        steps=params.steps,
+        jump_length=params.jump_length,
+        jump_n_sample=params.jump_n_sample,
     )
     work = sampling.schedule().model_calls * params.variations
     if work > settings.max_model_calls:
         raise ApiError(
-            413, "too_much_work",
+            413,
+            "too_much_work",
             f"this job needs {work} model calls (steps x resamplings x variations); the server "
             f"allows {settings.max_model_calls}: use fewer steps, resamplings or variations",
         )
@@ -212,6 +237,7 @@ def check_model(settings: ServerSettings, manager: JobManager, model: str | None
         return
     if not any(m.name == model and m.available for m in known_models()):
         raise ApiError(
-            422, "unknown_model",
+            422,
+            "unknown_model",
             f"model {model!r} is not installed on this server; GET /v1/models lists them",
         )

@@ -121,7 +121,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
 def install_job_error_handlers(app: FastAPI) -> None:
     """The job manager's exceptions as HTTP answers."""
-    from .jobs import JobExpired, JobNotFound, NotReady, QueueFull, ShuttingDown
+    from .records import JobExpired, JobNotFound, NotReady, QueueFull, ShuttingDown
 
     async def not_found(_request: Request, error: Exception) -> JSONResponse:
         code = "expired" if isinstance(error, JobExpired) else "not_found"

@@ -15,7 +15,6 @@ import threading
 import time
 from collections import OrderedDict, deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import NamedTuple
 
 import torch
@@ -26,13 +25,23 @@ from ..imaging import ImageInputError
 from ..models import ModelError
 from ..sampler import FillCancelled, StepInfo
 from ..schedule import ScheduleError
+from .records import (
+    Job,
+    JobExpired,
+    JobNotFound,
+    NotReady,
+    QueueFull,
+    QueueLimits,
+    ShuttingDown,
+    log_job,
+    not_ready_message,
+)
 from .results import result_png
 from .schemas import ErrorDetail, JobState, JobStatus
 
 log = logging.getLogger("repaint_fill.server")
 
 EngineFactory = Callable[[str], Engine]
-FINISHED = (JobState.done, JobState.failed, JobState.cancelled)
 EXPIRED_IDS_KEPT = 10_000
 CANCEL_WAIT_SECONDS = 2.0
 DEFAULT_RETRY_AFTER = 5
@@ -40,49 +49,6 @@ OUT_OF_MEMORY = (
     "out of GPU memory; use fewer variations, a smaller selection, fewer steps, or start the "
     "server with --dtype fp16"
 )
-
-
-class JobNotFound(LookupError):
-    """No job with this id was ever seen (or it was forgotten long ago)."""
-
-
-class JobExpired(LookupError):
-    """The job finished and its result was dropped after the retention time or count."""
-
-
-class QueueFull(Exception):
-    def __init__(self, retry_after: int):
-        super().__init__("queue full")
-        self.retry_after = retry_after
-
-
-class ShuttingDown(Exception):
-    """The server is stopping and takes no new jobs."""
-
-
-class NotReady(Exception):
-    """The job has no result (yet): it is queued, running, failed or cancelled."""
-
-
-@dataclass(eq=False)
-class Job:
-    id: str
-    request: FillRequest
-    model: str | None
-    preset: str
-    total: int
-    variations: int
-    size: tuple[int, int]
-    state: JobState = JobState.queued
-    step: int = 0
-    eta: float | None = None
-    error: ErrorDetail | None = None
-    results: list[bytes] = field(default_factory=list)
-    seeds: list[int] = field(default_factory=list)
-    seconds: float | None = None
-    finished_at: float | None = None
-    cancel_requested: threading.Event = field(default_factory=threading.Event)
-    finished: threading.Event = field(default_factory=threading.Event)
 
 
 class Outcome(NamedTuple):
@@ -94,13 +60,6 @@ class Outcome(NamedTuple):
 
 def _failed(code: str, message: str) -> Outcome:
     return Outcome(JobState.failed, ErrorDetail(code=code, message=message))
-
-
-@dataclass(frozen=True)
-class QueueLimits:
-    queue_size: int
-    result_ttl: float
-    max_results: int
 
 
 class JobManager:
@@ -143,8 +102,15 @@ class JobManager:
                 raise ShuttingDown()
             if len(self._queue) >= self.limits.queue_size:
                 raise QueueFull(self._retry_after())
-            job = Job(secrets.token_hex(12), request, model, preset, total,
-                      request.variations, request.image.size)
+            job = Job(
+                secrets.token_hex(12),
+                request,
+                model,
+                preset,
+                total,
+                request.variations,
+                request.image.size,
+            )
             self._jobs[job.id] = job
             self._queue.append(job)
             self._wake.notify()
@@ -161,6 +127,7 @@ class JobManager:
             if job.state == JobState.queued:
                 self._queue.remove(job)
                 self._finish(job, JobState.cancelled)
+                log_job(job, 0.0)
             elif job.state == JobState.running:
                 job.cancel_requested.set()
         job.finished.wait(CANCEL_WAIT_SECONDS)
@@ -171,7 +138,7 @@ class JobManager:
         with self._lock:
             job = self._find(job_id)
             if job.state != JobState.done:
-                raise NotReady(_not_ready_message(job))
+                raise NotReady(not_ready_message(job))
             if not 0 <= index < len(job.results):
                 raise IndexError(
                     f"job {job_id} has {len(job.results)} result(s); use index 0 to "
@@ -207,7 +174,9 @@ class JobManager:
         with self._lock:
             self._stopping = True
             while self._queue:
-                self._finish(self._queue.popleft(), JobState.cancelled)
+                job = self._queue.popleft()
+                self._finish(job, JobState.cancelled)
+                log_job(job, 0.0)
             if self._running is not None:
                 self._running.cancel_requested.set()
             self._wake.notify_all()
@@ -226,7 +195,8 @@ class JobManager:
                 f"{self.limits.result_ttl:g} s and at most {self.limits.max_results} jobs; "
                 "submit it again"
             )
-        raise JobNotFound(f"no job with id {job_id!r}")
+        shown = job_id if len(job_id) <= 64 else job_id[:64] + "..."
+        raise JobNotFound(f"no job with id {shown!r}")
 
     def _prune(self, now: float | None = None) -> None:
         now = time.monotonic() if now is None else now
@@ -277,15 +247,31 @@ class JobManager:
 
     # ---- worker side -------------------------------------------------------------------
     def _work(self) -> None:
-        if self._on_worker_start is not None:
-            self._on_worker_start()
+        try:
+            if self._on_worker_start is not None:
+                self._on_worker_start()
+        except Exception:  # noqa: BLE001 - a setup problem must not leave jobs queued forever
+            log.exception("worker set-up failed; serving anyway")
         if self._engine is None:
             self._load_quietly(self.default_model)
         while True:
             job = self._next_job()
             if job is None:
                 return
-            self._execute(job)
+            try:
+                self._execute(job)
+            except Exception:  # noqa: BLE001 - bookkeeping bugs must not stop the worker either
+                log.exception("job %s: unexpected error in the worker", job.id)
+                with self._lock:
+                    self._running = None
+                    if job.state == JobState.running:
+                        self._finish(
+                            job,
+                            JobState.failed,
+                            ErrorDetail(
+                                code="internal_error", message="internal error; see the server log"
+                            ),
+                        )
 
     def _next_job(self) -> Job | None:
         with self._lock:
@@ -309,11 +295,7 @@ class JobManager:
             job.seconds = round(seconds, 3)
             self._running = None
             self._finish(job, state, error)
-        log.info(
-            "job %s %s %dx%d preset=%s model_calls=%d seconds=%.2f%s",
-            job.id, state.value, *job.size, job.preset, job.step, seconds,
-            f" error: {error.message}" if error else "",
-        )
+        log_job(job, seconds)
 
     def _run_job(self, job: Job) -> Outcome:
         """Run one job; every failure becomes a state and a message, never an exception."""
@@ -367,14 +349,6 @@ class JobManager:
             self._engine_for(model)
         except Exception as problem:  # noqa: BLE001 - reported per job when they need the model
             log.error("could not load model %s: %s", model, problem)
-
-
-def _not_ready_message(job: Job) -> str:
-    if job.state == JobState.failed and job.error is not None:
-        return f"job {job.id} failed: {job.error.message}"
-    if job.state == JobState.cancelled:
-        return f"job {job.id} was cancelled; it has no result"
-    return f"job {job.id} is {job.state.value}; poll GET /v1/jobs/{job.id} until it is done"
 
 
 def _release_memory() -> None:

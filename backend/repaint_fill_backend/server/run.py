@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import logging
+import socket
 import sys
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from types import FrameType
 
@@ -42,18 +44,41 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", choices=DEVICE_CHOICES, default="auto")
     parser.add_argument("--dtype", choices=DTYPE_CHOICES, default="auto")
     parser.add_argument("--threads", type=int, help="CPU threads (default: cores - 1)")
-    parser.add_argument("--allow-host", action="append", default=[], metavar="NAME",
-                        help="also accept this Host header name (repeatable)")
-    parser.add_argument("--queue-size", type=int, default=DEFAULT_QUEUE_SIZE,
-                        help="jobs waiting at most; more are refused with 429")
-    parser.add_argument("--result-ttl", type=float, default=DEFAULT_RESULT_TTL, metavar="SECONDS",
-                        help="how long finished results are kept")
-    parser.add_argument("--max-results", type=int, default=DEFAULT_MAX_RESULTS,
-                        help="finished jobs kept at most")
-    parser.add_argument("--max-body-mb", type=float, default=DEFAULT_MAX_BODY_BYTES / 2**20,
-                        help="largest request body in MiB")
-    parser.add_argument("--max-pixels", type=int, default=MAX_IMAGE_PIXELS,
-                        help="largest image (width x height) accepted")
+    parser.add_argument(
+        "--allow-host",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="also accept this Host header name (repeatable)",
+    )
+    parser.add_argument(
+        "--queue-size",
+        type=int,
+        default=DEFAULT_QUEUE_SIZE,
+        help="jobs waiting at most; more are refused with 429",
+    )
+    parser.add_argument(
+        "--result-ttl",
+        type=float,
+        default=DEFAULT_RESULT_TTL,
+        metavar="SECONDS",
+        help="how long finished results are kept",
+    )
+    parser.add_argument(
+        "--max-results", type=int, default=DEFAULT_MAX_RESULTS, help="finished jobs kept at most"
+    )
+    parser.add_argument(
+        "--max-body-mb",
+        type=float,
+        default=DEFAULT_MAX_BODY_BYTES / 2**20,
+        help="largest request body in MiB",
+    )
+    parser.add_argument(
+        "--max-pixels",
+        type=int,
+        default=MAX_IMAGE_PIXELS,
+        help="largest image (width x height) accepted",
+    )
 
 
 def settings_from_args(args: argparse.Namespace, token: str, token_file: Path) -> ServerSettings:
@@ -64,10 +89,19 @@ def settings_from_args(args: argparse.Namespace, token: str, token_file: Path) -
     if not 0 <= args.port <= 65535:
         raise ValueError("--port must be between 0 and 65535")
     return ServerSettings(
-        token=token, token_file=token_file, model=args.model, host=args.host, port=args.port,
-        device=args.device, dtype=args.dtype, allowed_hosts=tuple(args.allow_host),
-        queue_size=args.queue_size, result_ttl=args.result_ttl, max_results=args.max_results,
-        max_body_bytes=int(args.max_body_mb * 2**20), max_pixels=args.max_pixels,
+        token=token,
+        token_file=token_file,
+        model=args.model,
+        host=args.host,
+        port=args.port,
+        device=args.device,
+        dtype=args.dtype,
+        allowed_hosts=tuple(args.allow_host),
+        queue_size=args.queue_size,
+        result_ttl=args.result_ttl,
+        max_results=args.max_results,
+        max_body_bytes=int(args.max_body_mb * 2**20),
+        max_pixels=args.max_pixels,
     )
 
 
@@ -85,8 +119,9 @@ class _Server(uvicorn.Server):
 
 def run_serve(args: argparse.Namespace) -> int:
     """Start the server; blocks until SIGINT/SIGTERM. Model and device errors exit early."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s",
-                        stream=sys.stderr)
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", stream=sys.stderr
+    )
     token_file = (args.token_file or default_token_file()).expanduser()
     try:
         token = load_or_create_token(token_file)
@@ -95,20 +130,51 @@ def run_serve(args: argparse.Namespace) -> int:
         print(f"repaint-fill: error: {error}", file=sys.stderr)
         return 2
     Image.MAX_IMAGE_PIXELS = settings.max_pixels  # Pillow's decompression-bomb guard, explicit
+    try:
+        listener = bind_socket(settings.host, settings.port)
+    except OSError as error:
+        print(
+            f"repaint-fill: error: cannot listen on {settings.url} ({error.strerror or error}); "
+            "is another server running there? choose another --port",
+            file=sys.stderr,
+        )
+        return 2
+    with listener:
+        settings = replace(settings, port=listener.getsockname()[1])  # --port 0 picks one
+        return _serve(settings, listener, args.threads)
 
+
+def _serve(settings: ServerSettings, listener: socket.socket, threads_wanted: int | None) -> int:
     def engine_factory(model: str) -> Engine:
         return Engine.load(model, settings.device, settings.dtype)
 
-    threads = configure_threads(args.threads)
+    threads = configure_threads(threads_wanted)
     engine = engine_factory(settings.model)  # fail fast on a bad --model/--device
     app = create_app(settings, engine_factory, engine, on_worker_start=_threads_setter(threads))
     _announce(settings, engine, threads)
     config = uvicorn.Config(
-        app, host=settings.host, port=settings.port, log_level="warning", access_log=False,
-        timeout_graceful_shutdown=GRACEFUL_SECONDS, lifespan="on",
+        app,
+        log_level="warning",
+        access_log=False,
+        timeout_graceful_shutdown=GRACEFUL_SECONDS,
+        lifespan="on",
     )
-    _Server(config, app.state.manager).run()
+    _Server(config, app.state.manager).run(sockets=[listener])
     return 0
+
+
+def bind_socket(host: str, port: int) -> socket.socket:
+    """Bind before the (slow) model load, so a taken port is reported at once."""
+    address = host.strip("[]")
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    listener = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind((address, port))
+    except OSError:
+        listener.close()
+        raise
+    return listener
 
 
 def _threads_setter(threads: int) -> Callable[[], object]:
@@ -120,11 +186,18 @@ def _announce(settings: ServerSettings, engine: Engine, threads: int) -> None:
     model = engine.model
     print(f"RePaint Fill backend: {settings.url}", flush=True)
     print(f"token file: {settings.token_file}", flush=True)
-    print(f"model {settings.model} on {model.device} ({threads} CPU threads); "
-          f"queue {settings.queue_size}; Ctrl+C stops", flush=True)
+    print(
+        f"model {settings.model} on {model.device} ({threads} CPU threads); "
+        f"queue {settings.queue_size}; Ctrl+C stops",
+        flush=True,
+    )
     if settings.host not in ("localhost",) and not _loopback_bind(settings.host):
-        print("warning: listening beyond this machine; anyone with the token can use it and "
-              "traffic is not encrypted", file=sys.stderr, flush=True)
+        print(
+            "warning: listening beyond this machine; anyone with the token can use it and "
+            "traffic is not encrypted",
+            file=sys.stderr,
+            flush=True,
+        )
 
 
 def _loopback_bind(host: str) -> bool:

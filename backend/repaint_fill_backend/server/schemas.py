@@ -101,6 +101,9 @@ ERROR_RESPONSES: dict[int | str, dict] = {
         403: "Host header not allowed",
         404: "unknown or expired job",
         413: "body, image or work too large",
+        409: "the job has no result (yet): queued, running, failed or cancelled",
         422: "invalid parameters",
+        429: "the queue is full; retry after Retry-After seconds",
+        503: "the server is shutting down",
     }.items()
 }

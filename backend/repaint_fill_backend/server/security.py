@@ -45,21 +45,22 @@ def load_or_create_token(path: Path) -> str:
     try:
         existing = path.read_text(encoding="utf-8").strip()
     except FileNotFoundError:
-        existing = ""
+        return _write_new_token(path, replace_empty=False)
     except OSError as error:
         raise TokenError(f"cannot read the token file {path}: {error}") from error
-    if existing:
-        if len(existing) < MIN_TOKEN_LENGTH:
-            raise TokenError(
-                f"the token in {path} is shorter than {MIN_TOKEN_LENGTH} characters; "
-                "delete the file and restart to generate a strong one"
-            )
-        _restrict_permissions(path)
-        return existing
-    return _write_new_token(path)
+    if not existing:
+        return _write_new_token(path, replace_empty=True)
+    if len(existing) < MIN_TOKEN_LENGTH:
+        raise TokenError(
+            f"the token in {path} is shorter than {MIN_TOKEN_LENGTH} characters; "
+            "delete the file and restart to generate a strong one"
+        )
+    _restrict_permissions(path)
+    return existing
 
 
-def _write_new_token(path: Path) -> str:
+def _write_new_token(path: Path, *, replace_empty: bool) -> str:
+    """Publish a new token; a missing file is created atomically (a concurrent start's wins)."""
     token = secrets.token_urlsafe(32)
     temporary = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
     try:
@@ -67,13 +68,17 @@ def _write_new_token(path: Path) -> str:
         descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
             handle.write(token + "\n")
-        if path.exists():  # an empty file: replace it
+        if replace_empty:
             os.replace(temporary, path)
             return token
         try:
             os.link(temporary, path)  # publish only if nobody else did meanwhile
         except FileExistsError:
             return load_or_create_token(path)
+        except OSError:  # no hard links on this file system: exclusive create instead
+            descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+                handle.write(token + "\n")
     except OSError as error:
         raise TokenError(f"cannot write the token file {path}: {error}") from error
     finally:

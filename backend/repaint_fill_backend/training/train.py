@@ -6,6 +6,7 @@ Run as ``repaint-fill train --out DIR ...`` (or ``python -m repaint_fill_backend
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import math
 import shlex
@@ -30,6 +31,12 @@ from repaint_fill_backend.training.checkpoint import (
 )
 from repaint_fill_backend.training.data import CropSettings, load_training_images, sample_batch
 from repaint_fill_backend.training.model import build_unet, linear_alphas_cumprod, parameter_count
+
+# Fail at import (the CLI then reports `train` as unavailable) rather than mid-run; find_spec is
+# cheap, unlike importing scikit-image and matplotlib on every `repaint-fill` start.
+_MISSING = [name for name in ("skimage", "matplotlib") if importlib.util.find_spec(name) is None]
+if _MISSING:
+    raise ImportError(f"training needs {', '.join(_MISSING)}: pip install 'repaint-fill[train]'")
 
 RUN_INFO_NAME = "run_info.json"
 LOSS_PLOT_NAME = "loss.png"

@@ -1,5 +1,6 @@
 """HTTP client for the backend API (DESIGN.md, /v1) on urllib, plus the job loop ``run_job``."""
 
+import http.client
 import json
 import os
 import socket
@@ -97,7 +98,7 @@ class BackendClient:
                 "The RePaint Fill backend at {} did not answer within {:g} s. It may be busy or "
                 "stuck: check its console or restart it.".format(self.url, self.timeout)
             ) from exc
-        except (urllib.error.URLError, ConnectionError, OSError) as exc:
+        except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
             reason = getattr(exc, "reason", exc)
             raise BackendUnavailable(
                 "Cannot reach the RePaint Fill backend at {} ({}). Start it with "

@@ -54,6 +54,7 @@ PRESET_CHOICES = [
     ("paper", "Paper (T=250, 10 resamplings; slow)"),
 ]
 MAX_VARIATIONS = 8
+IMAGE_CLOSED = "The image was closed before RePaint Fill finished; nothing was done."
 RGBA_U8 = "R'G'B'A u8"
 RGBA_FLOAT = "R'G'B'A float"
 
@@ -273,9 +274,11 @@ def repaint_fill(
         crop_rgba = read_crop(layer, crop, high_bit)
         coverage = read_buffer(image.get_selection().get_buffer(), crop, "Y u8", high_bit)
         request = build_request(crop, crop_rgba, coverage, options)
-        fills = run_backend(image, config, request)
-        if not image.is_valid():
-            raise PluginError("The image was closed before RePaint Fill finished; nothing done.")
+        try:
+            fills = run_backend(image, config, request)
+        finally:
+            if not image.is_valid():  # closed while waiting: the backend job was cancelled
+                raise PluginError(IMAGE_CLOSED)
         coverage_float = read_coverage_float(image, crop) if high_bit else None
         insert_layers(image, layer if layer.is_valid() else None, fills, coverage_float)
     except RepaintFillError as exc:

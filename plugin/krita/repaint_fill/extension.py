@@ -21,6 +21,13 @@ ACTION_ID = "repaint_fill"
 SETTINGS_ACTION_ID = "repaint_fill_settings"
 ENV_EVENT_LOG = "REPAINT_FILL_KRITA_LOG"  # JSON lines of outcomes, for scripted use and tests
 LOG = logging.getLogger("repaint_fill")
+MAX_HISTORY = 200
+
+
+def _main_window() -> Optional[Any]:
+    """Krita's active main window as a QWidget (parent for dialogs), if there is one."""
+    window = Krita.instance().activeWindow()
+    return window.qwindow() if window is not None else None
 
 
 def _same_document(first: Any, second: Any) -> bool:
@@ -48,7 +55,7 @@ class FillJob(QObject):
         self.worker.finished.connect(self.on_finished)
         self.dialog: Optional[Any] = None
         if not Krita.instance().batchmode():
-            self.dialog = FillProgressDialog(self.worker, Krita.instance().activeWindow().qwindow())
+            self.dialog = FillProgressDialog(self.worker, _main_window())
             self.dialog.show()
 
     def start(self) -> None:
@@ -103,7 +110,17 @@ class RepaintFillExtension(Extension):
         self.jobs: List[FillJob] = []
 
     def setup(self) -> None:
-        """Nothing to prepare before windows exist."""
+        """Stop running fills when Krita quits (a running QThread must not be destroyed)."""
+        app = QtWidgets.QApplication.instance()
+        if app is not None:
+            app.aboutToQuit.connect(self.stop_all)
+
+    def stop_all(self) -> None:
+        """Cancel every running fill (and its backend job) and wait briefly for the threads."""
+        for job in list(self.jobs):
+            job.worker.cancel()
+        for job in list(self.jobs):
+            job.worker.wait(5000)
 
     def createActions(self, window: Any) -> None:  # noqa: N802 - Krita API
         """Create the two actions in a new main window."""
@@ -120,6 +137,7 @@ class RepaintFillExtension(Extension):
         entry = {"event": event, "message": message, "time": time.time()}
         entry.update(details)
         self.history.append(entry)
+        del self.history[:-MAX_HISTORY]
         LOG.info("%s: %s", event, message)
         log_path = os.environ.get(ENV_EVENT_LOG)
         if log_path:
@@ -129,9 +147,8 @@ class RepaintFillExtension(Extension):
     def report_error(self, kind: str, message: str) -> None:
         """Record an error and, unless Krita runs in batch mode, show it."""
         self.record("error", message, kind=kind)
-        app = Krita.instance()
-        if not app.batchmode() and app.activeWindow() is not None:
-            QtWidgets.QMessageBox.warning(app.activeWindow().qwindow(), "RePaint Fill", message)
+        if not Krita.instance().batchmode():
+            QtWidgets.QMessageBox.warning(_main_window(), "RePaint Fill", message)
 
     def forget(self, job: FillJob) -> None:
         """Drop a finished job."""
@@ -150,11 +167,9 @@ class RepaintFillExtension(Extension):
         except RepaintFillError as exc:
             self.report_error(type(exc).__name__, str(exc))
             return
-        app = Krita.instance()
-        parent = app.activeWindow().qwindow() if app.activeWindow() is not None else None
-        dialog = SettingsDialog(self._settings(), config, parent)
+        dialog = SettingsDialog(self._settings(), config, _main_window())
         if exec_dialog(dialog):
-            save_settings(app.writeSetting, dialog.settings())
+            save_settings(Krita.instance().writeSetting, dialog.settings())
 
     def fill_selection(self) -> None:
         """Action handler: read the selection and pixels, then run the fill in the background."""

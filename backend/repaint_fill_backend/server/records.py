@@ -1,0 +1,84 @@
+"""The job record, the queue limits and the job manager's exceptions."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field
+
+from ..engine import FillRequest
+from .schemas import ErrorDetail, JobState
+
+log = logging.getLogger("repaint_fill.server")
+
+
+class JobNotFound(LookupError):
+    """No job with this id was ever seen (or it was forgotten long ago)."""
+
+
+class JobExpired(LookupError):
+    """The job finished and its result was dropped after the retention time or count."""
+
+
+class QueueFull(Exception):
+    def __init__(self, retry_after: int):
+        super().__init__("queue full")
+        self.retry_after = retry_after
+
+
+class ShuttingDown(Exception):
+    """The server is stopping and takes no new jobs."""
+
+
+class NotReady(Exception):
+    """The job has no result (yet): it is queued, running, failed or cancelled."""
+
+
+@dataclass(eq=False)
+class Job:
+    id: str
+    request: FillRequest
+    model: str | None
+    preset: str
+    total: int
+    variations: int
+    size: tuple[int, int]
+    state: JobState = JobState.queued
+    step: int = 0
+    eta: float | None = None
+    error: ErrorDetail | None = None
+    results: list[bytes] = field(default_factory=list)
+    seeds: list[int] = field(default_factory=list)
+    seconds: float | None = None
+    finished_at: float | None = None
+    cancel_requested: threading.Event = field(default_factory=threading.Event)
+    finished: threading.Event = field(default_factory=threading.Event)
+
+
+@dataclass(frozen=True)
+class QueueLimits:
+    queue_size: int
+    result_ttl: float
+    max_results: int
+
+
+def log_job(job: Job, seconds: float) -> None:
+    """The one log line per job: id, outcome, size, preset, model calls, seconds."""
+    log.info(
+        "job %s %s %dx%d preset=%s model_calls=%d seconds=%.2f%s",
+        job.id,
+        job.state.value,
+        *job.size,
+        job.preset,
+        job.step,
+        seconds,
+        f" error: {job.error.message}" if job.error else "",
+    )
+
+
+def not_ready_message(job: Job) -> str:
+    if job.state == JobState.failed and job.error is not None:
+        return f"job {job.id} failed: {job.error.message}"
+    if job.state == JobState.cancelled:
+        return f"job {job.id} was cancelled; it has no result"
+    return f"job {job.id} is {job.state.value}; poll GET /v1/jobs/{job.id} until it is done"
