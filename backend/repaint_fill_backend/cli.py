@@ -238,9 +238,17 @@ def run_download(args: argparse.Namespace) -> int:
     return 0
 
 
+def quiet_library_warnings() -> None:
+    """diffusers' loading chatter (e.g. about fp16 files loaded as fp32) is not for our users."""
+    from diffusers.utils import logging as diffusers_logging
+
+    diffusers_logging.set_verbosity_error()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    quiet_library_warnings()
     try:
         return int(args.handler(args) or 0)
     except (UserError, *USER_ERRORS) as error:

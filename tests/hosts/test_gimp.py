@@ -1,4 +1,5 @@
-"""Real GIMP 3.0 (Debian trixie chroot) running plug-in-repaint-fill against a real backend.
+"""Real GIMP 3.0 (Debian trixie chroot; 3.2 with REPAINT_FILL_GIMP_SUITE=forky) running
+plug-in-repaint-fill against a real backend (`repaint-fill serve` on 127.0.0.1).
 
 One gimp-console run executes every case (tests/hosts/gimp_eval_cases.py builds the images inside
 GIMP, calls the procedure by name and exports layers); the checks here read the exported PNGs
@@ -155,11 +156,36 @@ def test_rectangular_selection(gimp_run):
     assert np.array_equal(rgba[..., 3], selection)
 
 
+def _layer_pattern(width: int, height: int, seed: int) -> np.ndarray:
+    """The RGB texture gimp_eval_cases.pattern() paints into a test layer."""
+    y, x = np.mgrid[0:height, 0:width]
+    return np.stack(
+        [(x * 7 + seed * 40) % 256, (y * 11 + seed) % 256, ((x ^ y) * 5) % 256], axis=-1
+    ).astype(np.uint8)
+
+
 def test_feathered_ellipse_on_offset_layer(gimp_run):
-    _layer, rgba, selection = check_fill(gimp_run, "ellipse_offset")
+    layer, rgba, selection = check_fill(gimp_run, "ellipse_offset")
     soft = (selection > 0) & (selection < 255)
     assert soft.sum() > 20, "the feathered selection must have soft edges"
     assert np.array_equal(rgba[..., 3], selection), "soft alpha = selection coverage"
+    # Under alpha 0 the backend returns the context it was sent, after its scaling round trip
+    # (slightly blurred). It must be the offset layer's pixels at the right place (Base is 40x32
+    # at 12,10; beyond it transparent = white): no shift fits better than none.
+    canvas = np.full((60, 68, 3), 255, dtype=np.uint8)
+    canvas[12:44, 14:54] = _layer_pattern(40, 32, seed=3)  # the 64x56 canvas, padded by 2
+    x, y = layer["offset"]
+    w, h = layer["size"]
+    context = selection == 0
+    got = rgba[..., :3][context].astype(int)
+
+    def mismatch(dx: int, dy: int) -> float:
+        shifted = canvas[y + 2 + dy : y + 2 + dy + h, x + 2 + dx : x + 2 + dx + w][context]
+        return float(np.abs(got - shifted.astype(int)).mean())
+
+    errors = {(dx, dy): mismatch(dx, dy) for dx in range(-2, 3) for dy in range(-2, 3)}
+    aligned = errors.pop((0, 0))
+    assert aligned < 0.8 * min(errors.values()), (aligned, errors)
 
 
 def test_grayscale_image(gimp_run):

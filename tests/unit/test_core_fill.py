@@ -17,6 +17,7 @@ from repaint_fill_core.fill import (  # noqa: E402
     flatten_on_white,
     layer_name,
     plan_fill,
+    with_seed,
 )
 from repaint_fill_core.geometry import Rect  # noqa: E402
 from repaint_fill_core.png import decode_png  # noqa: E402
@@ -84,3 +85,9 @@ def test_layers_have_alpha_equal_to_coverage_and_the_crop_offset() -> None:
         assert layer.rgba[3::4] == coverage
         inside = (selection.y - crop.y) * crop.width + (selection.x - crop.x)
         assert tuple(layer.rgba[inside * 4 : inside * 4 + 3]) == FILL_COLOUR
+
+
+def test_with_seed_keeps_a_fixed_seed_and_picks_a_random_one() -> None:
+    assert with_seed(FillOptions(seed=4)).seed == 4
+    seeds = {with_seed(FillOptions()).seed for _ in range(5)}
+    assert all(isinstance(seed, int) and 0 <= seed < 2**31 for seed in seeds) and len(seeds) > 1

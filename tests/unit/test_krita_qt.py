@@ -118,7 +118,7 @@ def test_exec_dialog_and_bytes(plugin: types.SimpleNamespace) -> None:
 def test_worker_delivers_layers_and_progress(plugin: types.SimpleNamespace, tmp_path: Path) -> None:
     with StandInBackend(StandInBehaviour(steps=3)) as server:
         worker = plugin.worker.FillWorker(
-            _config(server.url, tmp_path / "token"), _request(plugin), poll_interval=0.01
+            _config(server.url, tmp_path / "token"), lambda: _request(plugin), poll_interval=0.01
         )
         outcome = _run_until_finished(plugin, worker)
     assert "failed" not in outcome, outcome.get("failed")
@@ -130,7 +130,7 @@ def test_worker_delivers_layers_and_progress(plugin: types.SimpleNamespace, tmp_
 def test_cancel_button_stops_the_backend_job(plugin: types.SimpleNamespace, tmp_path: Path) -> None:
     with StandInBackend(StandInBehaviour(steps=5, hang_jobs=True)) as server:
         worker = plugin.worker.FillWorker(
-            _config(server.url, tmp_path / "token"), _request(plugin), poll_interval=0.01
+            _config(server.url, tmp_path / "token"), lambda: _request(plugin), poll_interval=0.01
         )
         dialog = plugin.worker.FillProgressDialog(worker)
         cancel_button = dialog.findChild(plugin.qt_compat.QtWidgets.QPushButton)
@@ -158,7 +158,7 @@ def test_unreachable_backend_fails_with_a_message(
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    worker = plugin.worker.FillWorker(_config(url, tmp_path / "token"), _request(plugin))
+    worker = plugin.worker.FillWorker(_config(url, tmp_path / "token"), lambda: _request(plugin))
     outcome = _run_until_finished(plugin, worker)
     kind, message = outcome["failed"]
     assert kind == "BackendUnavailable" and "repaint-fill serve" in message
@@ -263,3 +263,19 @@ def test_same_tests_under_debian_pyqt5() -> None:
         timeout=300,
     )
     assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
+
+
+def test_request_errors_in_the_worker_are_reported(
+    plugin: types.SimpleNamespace, tmp_path: Path
+) -> None:
+    from repaint_fill.repaint_fill_core.fill import FillOptions, build_request
+    from repaint_fill.repaint_fill_core.geometry import Rect
+
+    def empty_selection():
+        return build_request(Rect(0, 0, 2, 2), bytes(16), bytes(4), FillOptions())
+
+    worker = plugin.worker.FillWorker(
+        _config("http://127.0.0.1:9", tmp_path / "token"), empty_selection
+    )
+    kind, message = _run_until_finished(plugin, worker)["failed"]
+    assert kind == "NoSelection" and "Select" in message

@@ -8,7 +8,7 @@ colour (4 bytes a pixel) and one byte a pixel for coverage (0..255, 255 = fully 
 """
 
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Callable, Dict, List, Optional
 
 from .client import BackendClient, ProgressCallback, run_job
@@ -100,6 +100,16 @@ def flatten_on_white(rgba: bytes) -> bytes:
     return bytes(rgb)
 
 
+def with_seed(options: FillOptions) -> FillOptions:
+    """The options with a concrete seed: a random one when none is set.
+
+    Choosing it on our side means the layer name shows the seed even if a backend omits X-Seed.
+    """
+    if options.seed is not None:
+        return options
+    return replace(options, seed=random.SystemRandom().randint(0, MAX_SEED))
+
+
 def build_request(
     crop: Rect, crop_rgba: bytes, coverage: bytes, options: FillOptions
 ) -> FillRequest:
@@ -111,10 +121,7 @@ def build_request(
         )
     if not any(coverage):
         raise NoSelection()
-    params = options.to_params()
-    if "seed" not in params:
-        # Pick the seed here, so the layer name shows it even if the backend omits X-Seed.
-        params["seed"] = random.SystemRandom().randint(0, MAX_SEED)
+    params = with_seed(options).to_params()
     return FillRequest(
         crop=crop,
         image_png=encode_png(crop.width, crop.height, 3, flatten_on_white(crop_rgba)),

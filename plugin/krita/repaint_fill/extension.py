@@ -1,10 +1,11 @@
 """The Krita extension: actions, the settings dialog, and one controller per running fill."""
 
+import functools
 import json
 import logging
 import os
 import time
-from typing import Any, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 from krita import Extension, Krita
 
@@ -12,7 +13,7 @@ from . import krita_io
 from .qt_compat import QObject, QtWidgets, exec_dialog
 from .repaint_fill_core.config import PluginConfig, load_config
 from .repaint_fill_core.errors import NoSelection, RepaintFillError
-from .repaint_fill_core.fill import FillLayer, build_request, plan_fill
+from .repaint_fill_core.fill import FillLayer, FillRequest, build_request, plan_fill, with_seed
 from .settings import FillSettings, load_settings, save_settings
 from .settings_dialog import SettingsDialog
 from .worker import FillProgressDialog, FillWorker
@@ -43,13 +44,13 @@ class FillJob(QObject):
         document: Any,
         active: Any,
         config: PluginConfig,
-        request: Any,
+        make_request: Callable[[], FillRequest],
     ) -> None:
         super().__init__()
         self.extension = extension
         self.document = document
         self.active = active
-        self.worker = FillWorker(config, request)
+        self.worker = FillWorker(config, make_request)
         self.worker.succeeded.connect(self.on_succeeded)
         self.worker.failed.connect(self.on_failed)
         self.worker.finished.connect(self.on_finished)
@@ -190,7 +191,9 @@ class RepaintFillExtension(Extension):
                 krita_io.canvas_rect(document),
                 options.context_margin,
             )
-            request = build_request(
+            options = with_seed(options)
+            make_request = functools.partial(
+                build_request,
                 crop,
                 krita_io.read_crop_rgba(document, crop),
                 krita_io.read_coverage(selection, crop),
@@ -199,12 +202,12 @@ class RepaintFillExtension(Extension):
         except RepaintFillError as exc:
             self.report_error(type(exc).__name__, str(exc))
             return
-        job = FillJob(self, document, document.activeNode(), config, request)
+        job = FillJob(self, document, document.activeNode(), config, make_request)
         self.jobs.append(job)
         self.record(
             "started",
             "Filling {} px at {}".format(crop.width * crop.height, crop),
             crop=list(crop),
-            params=request.params,
+            params=options.to_params(),
         )
         job.start()

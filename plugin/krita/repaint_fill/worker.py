@@ -1,13 +1,14 @@
 """Network off Krita's UI thread: a QThread runs one fill; a progress dialog shows it.
 
-The worker never touches Krita objects: it gets encoded request data and returns FillLayer
-values through queued signals, so the UI thread reads pixels before and writes layers after.
+The worker never touches Krita objects: the UI thread reads the pixels, the worker encodes them,
+talks to the backend and decodes the results, and FillLayer values come back through queued
+signals for the UI thread to insert.
 """
 
 import threading
 import time
 import traceback
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 from .qt_compat import Qt, QThread, QtWidgets, pyqtSignal
 from .repaint_fill_core.config import PluginConfig
@@ -48,13 +49,13 @@ class FillWorker(QThread):
     def __init__(
         self,
         config: PluginConfig,
-        request: FillRequest,
+        make_request: Callable[[], FillRequest],
         poll_interval: float = 0.5,
         parent: Optional[Any] = None,
     ) -> None:
         super().__init__(parent)
         self.config = config
-        self.request = request
+        self.make_request = make_request
         self.poll_interval = poll_interval
         self._cancel = threading.Event()
 
@@ -72,10 +73,9 @@ class FillWorker(QThread):
     def run(self) -> None:
         """Thread body: every outcome ends in exactly one of succeeded/failed."""
         try:
+            request = self.make_request()  # PNG encoding of big crops: off the UI thread
             client = ensure_backend(self.config, should_cancel=self.is_cancelled)
-            layers = execute(
-                client, self.request, self._report, self.is_cancelled, self.poll_interval
-            )
+            layers = execute(client, request, self._report, self.is_cancelled, self.poll_interval)
         except Cancelled as exc:
             self.failed.emit("Cancelled", str(exc))
         except RepaintFillError as exc:
