@@ -202,8 +202,7 @@ def model_argument(tmp: Path) -> str:
     """The embedded model when it is shipped; else a tiny random diffusers UNet (fast on CPU)."""
     from repaint_fill_backend.models import embedded_model_dir
 
-    folder = embedded_model_dir()
-    if any((folder / name).exists() for name in ("config.json", "model_index.json", "unet")):
+    if (embedded_model_dir() / "unet" / "config.json").is_file():  # what load_model requires
         return "embedded"
     from helpers_backend import save_tiny_unet
 

@@ -115,6 +115,7 @@ def describe(image, layer, folder, export):
         "parent": layer.get_parent().get_name() if layer.get_parent() else None,
         "position": image.get_item_position(layer),
         "is_group": layer.is_group(),
+        "type": layer.type().value_nick,
     }
     if export and not layer.is_group():
         rgba = bytes(

@@ -101,6 +101,12 @@ def _cases(url: str) -> list[dict]:
             plugin_json=config,
         ),
         make_case("variations", selection=rect, plugin_json=config, args={"variations": 2}),
+        make_case(
+            "rgb_float",
+            precision="float",
+            selection={"shape": "ellipse", "rect": [18, 10, 24, 20], "feather": 5.0},
+            plugin_json=config,
+        ),
         make_case("no_selection", selection=None, plugin_json=config),
         make_case("indexed", mode="indexed", selection=rect, plugin_json=config),
         make_case("backend_down", selection=rect, plugin_json=down),
@@ -189,16 +195,19 @@ def test_feathered_ellipse_on_offset_layer(gimp_run):
 
 
 def test_grayscale_image(gimp_run):
-    _layer, rgba, selection = check_fill(gimp_run, "gray")
+    layer, rgba, selection = check_fill(gimp_run, "gray")
+    assert layer["type"] == "graya-image"
     assert np.array_equal(rgba[..., 3], selection)
     inside = rgba[selection > 0]
     assert np.array_equal(inside[:, 0], inside[:, 1]) and np.array_equal(inside[:, 1], inside[:, 2])
 
 
-def test_16_bit_image(gimp_run):
-    layer, _rgba, _selection = check_fill(gimp_run, "rgb16")
-    manifest, folder = result_of(gimp_run, "rgb16")
-    assert manifest["precision"].startswith("u16")
+@pytest.mark.parametrize(("name", "precision"), [("rgb16", "u16"), ("rgb_float", "float")])
+def test_high_bit_depth_image(gimp_run, name, precision):
+    layer, _rgba, _selection = check_fill(gimp_run, name)
+    assert layer["type"] == "rgba-image"
+    manifest, folder = result_of(gimp_run, name)
+    assert manifest["precision"].startswith(precision)
     width, height = manifest["canvas"]
     selection16 = np.fromfile(folder / "selection.u16", dtype=np.uint16).reshape(height, width)
     x, y = layer["offset"]

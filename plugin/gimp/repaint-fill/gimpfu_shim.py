@@ -215,13 +215,10 @@ def main() -> None:
 
 # --- progress helpers (gimpfu had gimp.progress_init / gimp.progress_update) -----------------
 
-_progress_active = [False]
-
 
 def progress_start(text: str) -> None:
     """Show GIMP's progress bar with ``text``."""
     Gimp.progress_init(text)
-    _progress_active[0] = True
 
 
 def progress_update(fraction: float, text: Optional[str] = None) -> None:
@@ -240,6 +237,4 @@ def progress_pulse(text: Optional[str] = None) -> None:
 
 def progress_end() -> None:
     """Hide the progress bar (safe to call when it is not shown)."""
-    if _progress_active[0]:
-        _progress_active[0] = False
-        Gimp.progress_end()
+    Gimp.progress_end()
