@@ -1,8 +1,12 @@
 """Test helpers of the GIMP engineer's part: run real GIMP 3 in the Debian chroot.
 
 The chroot is built by tests/hosts/gimp_chroot.sh (cached outside the repository). Each run
-copies the assembled plug-in, a gimprc and the case script into a fresh folder under the chroot's
-/tmp, runs one gimp-console for all cases (a start costs ~5-25 s), and reads the results back.
+makes a fresh folder under the chroot's /tmp with a HOME for GIMP in it, installs the plug-in
+there with the real installer (`python installer/install.py --hosts gimp --skip-backend ...`,
+run on the host with HOME/XDG_* pointing at that HOME: the plug-in goes into
+$XDG_CONFIG_HOME/GIMP/3.x/plug-ins, where GIMP finds it, and plugin.json next to it), copies the
+case script, runs one gimp-console for all cases (a start costs ~5-25 s), and reads the results
+back.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import shutil
 import signal
 import socket
@@ -32,6 +37,8 @@ CHROOT_SCRIPT = REPO / "tests" / "hosts" / "gimp_chroot.sh"
 SEED = 1234  # the seed the cases ask for
 MARGIN = 8  # the context margin the cases ask for
 INSIDE_WORK = "{work}"  # a case's run folder inside the chroot; filled in by run_gimp_cases
+INSIDE_PLUGIN = "{plugin}"  # the installed plug-in folder inside the chroot; filled in likewise
+INSTALL_PY = REPO / "installer" / "install.py"
 EVAL_SCRIPT = REPO / "tests" / "hosts" / "gimp_eval_cases.py"
 
 
@@ -53,14 +60,47 @@ def chroot_root() -> Path | None:
     return Path(answer.stdout.strip()) if answer.returncode == 0 else None
 
 
-def assemble_plugin(plug_ins: Path) -> Path:
-    """The plug-in folder exactly as the installer lays it out (installer/plugin_layout.py)."""
-    if str(REPO) not in sys.path:
-        sys.path.insert(0, str(REPO))
-    from installer.plugin_layout import assemble_gimp_plugin
+def gimp_version(root: Path) -> str:
+    """The chroot's GIMP as "3.x" (its user folder name), from the chroot's dpkg status."""
+    status = (root / "var" / "lib" / "dpkg" / "status").read_text(errors="replace")
+    for stanza in status.split("\n\n"):
+        if re.search(r"^Package: gimp$", stanza, re.MULTILINE):
+            found = re.search(r"^Version: (?:\d+:)?(3\.\d+)", stanza, re.MULTILINE)
+            if found:
+                return found.group(1)
+    raise RuntimeError(f"no GIMP 3 package in the chroot {root}")
 
-    assemble_gimp_plugin(plug_ins)
-    return plug_ins / "repaint-fill"
+
+def install_plugin(home: Path, backend_url: str, token_file: str) -> str:
+    """Run the real installer for GIMP into ``home`` (host path); returns its output.
+
+    ``token_file`` is written into plugin.json as given (a path inside the chroot).
+    """
+    env = {
+        "HOME": str(home),
+        "XDG_CONFIG_HOME": str(home / ".config"),
+        "XDG_DATA_HOME": str(home / ".local" / "share"),
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "LANG": "C.UTF-8",
+    }
+    command = [
+        sys.executable,
+        str(INSTALL_PY),
+        "--hosts",
+        "gimp",
+        "--skip-backend",
+        "--backend-url",
+        backend_url,
+        "--token-file",
+        token_file,
+    ]
+    done = subprocess.run(
+        command, env=env, capture_output=True, text=True, timeout=120, check=False
+    )
+    output = done.stdout + done.stderr
+    if done.returncode != 0:
+        raise AssertionError(f"installer failed (exit {done.returncode}):\n{output}")
+    return output
 
 
 @dataclass
@@ -73,6 +113,9 @@ class GimpRun:
     results: dict[str, dict] = field(default_factory=dict)
     crashes: dict[str, str] = field(default_factory=dict)
     work: Path | None = None
+    installer_output: str = ""
+    installed_config: dict = field(default_factory=dict)  # plugin.json as the installer wrote it
+    plugin_dir: Path | None = None  # where the installer put the plug-in (host path)
 
     def case_dir(self, name: str) -> Path:
         assert self.work is not None
@@ -98,28 +141,41 @@ def run_gimp_cases(
     root: Path,
     cases: list[dict],
     files: dict[str, bytes],
+    backend_url: str,
     on_line: Callable[[str, Callable[[], list[int]]], None] | None = None,
     timeout: float = 900.0,
     display: bool = False,
 ) -> GimpRun:
     """Run all ``cases`` (see gimp_eval_cases.py) in one gimp-console; ``files`` land in the
-    work folder (e.g. the token). ``on_line(line, plugin_pids)`` sees every output line live.
+    work folder (e.g. the token). The installer puts the plug-in into GIMP's user folder with
+    ``backend_url`` and the token file <work>/token in plugin.json (a case whose plugin_json is
+    None uses that file). ``on_line(line, plugin_pids)`` sees every output line live.
     With ``display``, an Xvfb display is started for the plug-in's dialogs (interactive runs)."""
     name = "repaint-fill-gimp-test-" + uuid.uuid4().hex[:8]
     work = root / "tmp" / name
     inside = "/tmp/" + name
-    (work / "home").mkdir(parents=True)
+    home = work / "home"
+    version = gimp_version(root)
+    (home / ".config" / "GIMP" / version).mkdir(parents=True)  # the installer finds this GIMP
     (work / "out").mkdir()
-    assemble_plugin(work / "plug-ins")
+    installer_output = install_plugin(home, backend_url, f"{inside}/token")
+    plugin_dir = home / ".config" / "GIMP" / version / "plug-ins" / "repaint-fill"
+    assert (plugin_dir / "repaint-fill.py").is_file(), installer_output
+    installed_config = json.loads((home / ".config" / "repaint-fill" / "plugin.json").read_text())
+    inside_plugin = f"{inside}/home/.config/GIMP/{version}/plug-ins/repaint-fill"
     shutil.copy2(EVAL_SCRIPT, work / "eval_cases.py")
-    # Cases may refer to their folder inside the chroot as {work}.
-    (work / "cases.json").write_text(json.dumps(cases).replace("{work}", inside))
+    # Cases may refer to their folder inside the chroot as {work}, the plug-in's as {plugin}.
+    (work / "cases.json").write_text(
+        json.dumps(cases).replace(INSIDE_WORK, inside).replace(INSIDE_PLUGIN, inside_plugin)
+    )
     for filename, content in files.items():
         (work / filename).write_bytes(content)
-    (work / "gimprc").write_text(
-        f'(plug-in-path "{inside}/plug-ins:${{gimp_plug_in_dir}}/plug-ins")\n'
-    )
-    environment = [f"HOME={inside}/home", f"REPAINT_FILL_GIMP_TEST_DIR={inside}"]
+    environment = [
+        f"HOME={inside}/home",
+        f"XDG_CONFIG_HOME={inside}/home/.config",
+        f"REPAINT_FILL_GIMP_TEST_DIR={inside}",
+        f"REPAINT_FILL_GIMP_PLUGIN_DIR={inside_plugin}",
+    ]
     wrapper: list[str] = []
     if display:
         # A display number of our own: X's abstract sockets are shared with the host.
@@ -139,7 +195,6 @@ def run_gimp_cases(
         "gimp-console",
         "-i",
         "--quit",
-        f"--gimprc={inside}/gimprc",
         "--batch-interpreter=python-fu-eval",
         "-b",
         f'exec(open("{inside}/eval_cases.py").read())',
@@ -160,7 +215,15 @@ def run_gimp_cases(
         process.wait()
     finally:
         timer.cancel()
-    run = GimpRun(process.returncode, "".join(lines), time.monotonic() - started, work=work)
+    run = GimpRun(
+        process.returncode,
+        "".join(lines),
+        time.monotonic() - started,
+        work=work,
+        installer_output=installer_output,
+        installed_config=installed_config,
+        plugin_dir=plugin_dir,
+    )
     for case in cases:
         folder = work / "out" / case["name"]
         if (folder / "manifest.json").exists():

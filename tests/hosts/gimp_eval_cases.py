@@ -2,7 +2,9 @@
 name, and export what happened (layers as PNG, pixel hashes, status) for checks outside GIMP.
 
 Reads <work>/cases.json, writes <work>/out/<case>/manifest.json (+ PNGs); <work> comes from the
-REPAINT_FILL_GIMP_TEST_DIR environment variable of the gimp-console command.
+REPAINT_FILL_GIMP_TEST_DIR environment variable of the gimp-console command, the installed
+plug-in's folder from REPAINT_FILL_GIMP_PLUGIN_DIR. A case's plugin_json replaces plugin.json for
+that case; None means the plugin.json the installer wrote.
 """
 
 import hashlib
@@ -20,7 +22,7 @@ gi.require_version("Gegl", "0.4")
 from gi.repository import Gegl, Gimp  # noqa: E402
 
 WORK = os.environ["REPAINT_FILL_GIMP_TEST_DIR"]
-sys.path.insert(0, os.path.join(WORK, "plug-ins", "repaint-fill"))
+sys.path.insert(0, os.environ["REPAINT_FILL_GIMP_PLUGIN_DIR"])
 from repaint_fill_core.png import encode_png  # noqa: E402
 
 BASES = {
@@ -218,7 +220,7 @@ def describe_procedure(folder):
         json.dump(manifest, handle, indent=1)
 
 
-def run_case(case, home):
+def run_case(case, home, installed_config):
     folder = os.path.join(WORK, "out", case["name"])
     os.makedirs(folder, exist_ok=True)
     if case.get("kind") == "registration":
@@ -226,13 +228,17 @@ def run_case(case, home):
         return
     config_folder = os.path.join(home, ".config", "repaint-fill")
     os.makedirs(config_folder, exist_ok=True)
+    config_text = (
+        installed_config if case["plugin_json"] is None else json.dumps(case["plugin_json"])
+    )
     with open(os.path.join(config_folder, "plugin.json"), "w") as handle:
-        json.dump(case["plugin_json"], handle)
+        handle.write(config_text)
     image, layer = make_image(case)
     manifest = {
         "canvas": [image.get_width(), image.get_height()],
         "base_type": image.get_base_type().value_nick,
         "precision": image.get_precision().value_nick,
+        "plugin_json": json.loads(config_text),
     }
     export_selection(image, folder)
     manifest["before"] = snapshot(image, folder)
@@ -261,9 +267,11 @@ def run_all():
     with open(os.path.join(WORK, "cases.json")) as handle:
         cases = json.load(handle)
     home = os.environ["HOME"]
+    with open(os.path.join(home, ".config", "repaint-fill", "plugin.json")) as handle:
+        installed_config = handle.read()  # as the installer wrote it
     for case in cases:
         try:
-            run_case(case, home)
+            run_case(case, home, installed_config)
         except Exception:  # noqa: BLE001 - record the failure and go on with the next case
             folder = os.path.join(WORK, "out", case["name"])
             os.makedirs(folder, exist_ok=True)

@@ -1,10 +1,11 @@
 """Run real Krita 5 under Xvfb with the plug-in installed into a throwaway HOME (tests only).
 
 Recipe (see /work/shared/notes/krita.md): an Xvfb display, a HOME whose XDG folders live inside
-it, the plug-in assembled exactly as the installer does (installer/plugin_layout.py), a test
-driver plug-in that runs a script inside Krita and writes a JSON result, kritarc enabling both.
-A fresh HOME takes ~40 s on its first start (resource database), so one is warmed once and
-copied for each run.
+it, the plug-in installed by the real installer (`python installer/install.py --hosts krita
+--skip-backend ...` run with HOME/XDG_* in that HOME: it writes the plug-in into
+$XDG_DATA_HOME/krita/pykrita, the enable line into kritarc and plugin.json), plus a test driver
+plug-in that runs a script inside Krita and writes a JSON result (enabled in kritarc too).
+A fresh HOME takes ~40 s on its first start (resource database).
 """
 
 import json
@@ -21,9 +22,9 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 DRIVER_SOURCE = Path(__file__).resolve().parent / "krita_driver"
+INSTALL_PY = REPO / "installer" / "install.py"
 sys.path.insert(0, str(REPO / "installer"))
-from kritarc import enable_plugin  # noqa: E402 - the installer's own kritarc edit
-from plugin_layout import assemble_krita_plugin  # noqa: E402
+from kritarc import enable_plugin  # noqa: E402 - only for the test driver's own enable line
 
 # Krita's embedded Python finds its prefix through `python3` on PATH: a pyenv/venv python there
 # would hide Debian's PyQt5 from it.
@@ -101,20 +102,44 @@ def home_environment(home: Path) -> dict[str, str]:
     return env
 
 
-def prepare_home(home: Path) -> Path:
-    """Create a HOME with the plug-in (installer layout) and the test driver enabled."""
-    for folder in (".config", ".local/share/krita/pykrita", ".cache", "runtime", "tmp"):
+def run_installer(home: Path, backend_url: str, token_file: Path) -> str:
+    """``python installer/install.py --hosts krita --skip-backend ...`` into ``home``.
+
+    Returns the installer's output; fails the calling test when the installer fails.
+    """
+    command = [
+        sys.executable,
+        str(INSTALL_PY),
+        "--hosts",
+        "krita",
+        "--skip-backend",
+        "--backend-url",
+        backend_url,
+        "--token-file",
+        str(token_file),
+    ]
+    env = home_environment(home)
+    done = subprocess.run(
+        command, env=env, capture_output=True, text=True, timeout=120, check=False
+    )
+    output = done.stdout + done.stderr
+    if done.returncode != 0:
+        raise AssertionError(f"installer failed (exit {done.returncode}):\n{output}")
+    return output
+
+
+def prepare_home(home: Path, backend_url: str, token_file: Path) -> Path:
+    """Create a HOME, install the plug-in with the installer, add the test driver (enabled)."""
+    for folder in (".config", ".local/share", ".cache", "runtime", "tmp"):
         (home / folder).mkdir(parents=True, exist_ok=True)
     (home / "runtime").chmod(0o700)
+    (home / "tmp" / "installer-output.txt").write_text(run_installer(home, backend_url, token_file))
     pykrita = home / ".local" / "share" / "krita" / "pykrita"
-    assemble_krita_plugin(pykrita)
     shutil.copytree(
         DRIVER_SOURCE, pykrita, dirs_exist_ok=True, ignore=shutil.ignore_patterns("__pycache__")
     )
     kritarc = home / ".config" / "kritarc"
-    text = kritarc.read_text() if kritarc.exists() else ""
-    for name in ("repaint_fill", "repaint_fill_test_driver"):
-        text, _edit = enable_plugin(text, name)
+    text, _edit = enable_plugin(kritarc.read_text(), "repaint_fill_test_driver")
     kritarc.write_text(text)
     return home
 

@@ -18,6 +18,7 @@ from PyQt5.QtWidgets import QApplication
 
 WIDTH, HEIGHT = 96, 64
 TERMINAL = ("done", "error", "cancelled", "discarded")
+CONFIG_ENV = ("REPAINT_FILL_URL", "REPAINT_FILL_TOKEN_FILE", "REPAINT_FILL_PRESET")
 
 
 def pump(condition, timeout=120.0):
@@ -135,9 +136,13 @@ def run_case(case, spec, out):
     app.writeSetting("RePaintFill", "variations", str(case.get("variations", 1)))
     app.writeSetting("RePaintFill", "steps", str(spec.get("steps", 0)))
     app.writeSetting("RePaintFill", "feather", str(case.get("feather", 0)))
-    os.environ["REPAINT_FILL_URL"] = (
-        spec["down_url"] if case.get("backend_down") else spec["backend_url"]
-    )
+    # Only backend_down overrides the URL: the other fills find the backend (URL and token file)
+    # through the plugin.json the installer wrote.
+    if case.get("backend_down"):
+        os.environ["REPAINT_FILL_URL"] = spec["down_url"]
+    else:
+        os.environ.pop("REPAINT_FILL_URL", None)
+    env_overrides = {key: value for key, value in os.environ.items() if key in CONFIG_ENV}
     stack_before = layer_names(document)
     digest_before = pixel_digest(original)
     save_node_png(document, original, os.path.join(out, name + "-original-before.png"))
@@ -159,6 +164,7 @@ def run_case(case, spec, out):
         "selection_unchanged": selection_after is None
         or bytes(selection_after.pixelData(0, 0, WIDTH, HEIGHT).data()) == selection_bytes,
         "outcome": outcome,
+        "env_overrides": env_overrides,
         "interactive": seen,
         "stack_before": stack_before,
         "stack_after": stack_after,
@@ -278,9 +284,25 @@ def settings_dialog_fact():
     return seen
 
 
+def plugin_config_fact():
+    """The config the installed plug-in loads (its own copy of the host core, in Krita)."""
+    import repaint_fill
+    from repaint_fill.repaint_fill_core.config import load_config
+
+    config = load_config()
+    return {
+        "plugin_file": repaint_fill.__file__,
+        "backend_url": config.backend_url,
+        "token_file": config.token_file,
+        "config_file": config.config_file,
+        "env_overrides": [key for key in CONFIG_ENV if key in os.environ],
+    }
+
+
 def main(result):
     with open(os.environ["REPAINT_FILL_TEST_SPEC"], encoding="utf-8") as handle:
         spec = json.load(handle)
+    result["plugin_config"] = plugin_config_fact()
     result["settings_dialog"] = settings_dialog_fact()
     result["cases"] = {}
     for case in spec["cases"]:

@@ -22,6 +22,7 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from helpers_gimp import (  # noqa: E402
+    INSIDE_PLUGIN,
     INSIDE_WORK,
     REPO,
     assert_untouched,
@@ -48,7 +49,7 @@ def _autostart_config(port: int) -> dict:
     stdlib STAND-IN server (tests/helpers_krita.py); what is tested is the plug-in starting it
     through the core's launcher and then filling with it."""
     code = (
-        f"import sys; sys.path[:0] = ['{INSIDE_WORK}/plug-ins/repaint-fill', '{INSIDE_WORK}'];"
+        f"import sys; sys.path[:0] = ['{INSIDE_PLUGIN}', '{INSIDE_WORK}'];"
         " from helpers_krita import serve_forever_on;"
         f" serve_forever_on({port}, '{INSIDE_WORK}/autostart-token', '{INSIDE_WORK}/autostart.pid')"
     )
@@ -71,7 +72,8 @@ def _cases(url: str) -> list[dict]:
     rect = {"shape": "rect", "rect": [20, 12, 16, 12]}
     return [
         {"name": "registration", "kind": "registration"},
-        make_case("rect", selection=rect, plugin_json=config),
+        # plugin_json=None: the plugin.json the installer wrote (backend URL and token file)
+        make_case("rect", selection=rect, plugin_json=None),
         make_case(
             "ellipse_offset",
             canvas=(64, 56),
@@ -135,7 +137,9 @@ def gimp_run(chroot, backend):
                 os.kill(pid, signal.SIGKILL)
 
     helpers = {"helpers_krita.py": (REPO / "tests" / "helpers_krita.py").read_bytes()}
-    run = run_gimp_cases(chroot, _cases(url), {"token": token.encode(), **helpers}, on_line=on_line)
+    run = run_gimp_cases(
+        chroot, _cases(url), {"token": token.encode(), **helpers}, url, on_line=on_line
+    )
     print(f"gimp-console run: {run.seconds:.1f} s")
     yield run, killed, url, token
     remove_work(run)
@@ -160,6 +164,24 @@ def test_procedure_is_registered_as_designed(gimp_run):
 def test_rectangular_selection(gimp_run):
     _layer, rgba, selection = check_fill(gimp_run, "rect")
     assert np.array_equal(rgba[..., 3], selection)
+
+
+def test_plugin_installed_by_the_installer_reads_its_config(gimp_run):
+    run, _killed, url, _token = gimp_run
+    token_file = run.installed_config["token_file"]
+    assert run.installed_config["backend_url"] == url
+    assert token_file == f"/tmp/{run.work.name}/token"  # the token's path inside the chroot
+    assert run.installed_config["start_command"] is None  # --skip-backend
+    # GIMP found the plug-in where the installer put it: its user folder (no plug-in-path)
+    user_folder = run.plugin_dir.parents[1]
+    assert user_folder.parent == run.work / "home" / ".config" / "GIMP"
+    pluginrc = (user_folder / "pluginrc").read_bytes()  # not all UTF-8
+    assert b'(plug-in-def "${gimp_dir}/plug-ins/repaint-fill/repaint-fill.py"' in pluginrc
+    # the rect case ran with the installer's plugin.json: its URL and token file reached the
+    # plug-in (the backend refuses a job without the token)
+    manifest, _folder = result_of(gimp_run, "rect")
+    assert manifest["plugin_json"] == run.installed_config
+    assert manifest["status"] == "success", manifest["error"]
 
 
 def _layer_pattern(width: int, height: int, seed: int) -> np.ndarray:

@@ -60,7 +60,7 @@ def gimp_dialog_run(chroot, backend):
     ]
     for case in cases:
         case["args"] = {}  # what the dialog shows / what GIMP remembers
-    run = run_gimp_cases(chroot, cases, {"token": token.encode()}, display=True, timeout=300)
+    run = run_gimp_cases(chroot, cases, {"token": token.encode()}, url, display=True, timeout=300)
     print(f"gimp-console run with dialogs: {run.seconds:.1f} s")
     yield (run,)
     remove_work(run)

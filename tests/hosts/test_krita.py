@@ -66,16 +66,16 @@ def backend(tmp_path_factory: pytest.TempPathFactory):
 @pytest.fixture(scope="module")
 def krita_run(tmp_path_factory: pytest.TempPathFactory, backend) -> dict:
     url, token_file = backend
-    home = krita_harness.prepare_home(tmp_path_factory.mktemp("krita-home"))
+    # The installer puts the plug-in in place and writes plugin.json (backend URL, token file).
+    home = krita_harness.prepare_home(tmp_path_factory.mktemp("krita-home"), url, token_file)
     out = tmp_path_factory.mktemp("krita-out")
-    config_dir = home / ".config" / "repaint-fill"
-    config_dir.mkdir(parents=True)
-    (config_dir / "plugin.json").write_text(
+    config_path = home / ".config" / "repaint-fill" / "plugin.json"
+    installed_config = json.loads(config_path.read_text())
+    # Test-only values on top of the installer's (its backend_url and token_file stay).
+    config_path.write_text(
         json.dumps(
             {
-                "backend_url": url,
-                "token_file": str(token_file),
-                "preset": "fast",
+                **installed_config,
                 # Unstartable on purpose: the backend_down case must fail clearly, not hang.
                 "start_command": [str(home / "no-such-dir" / "repaint-fill"), "serve"],
                 "context_margin": 8,
@@ -92,9 +92,8 @@ def krita_run(tmp_path_factory: pytest.TempPathFactory, backend) -> dict:
     }
     spec_path = out / "spec.json"
     spec_path.write_text(json.dumps(spec))
-    env = {
+    env = {  # no REPAINT_FILL_URL / _TOKEN_FILE: the plug-in reads them from plugin.json
         "REPAINT_FILL_TEST_SPEC": str(spec_path),
-        "REPAINT_FILL_TOKEN_FILE": str(token_file),
         "REPAINT_FILL_KRITA_LOG": str(out / "events.jsonl"),
     }
     with krita_harness.xvfb_display() as display:
@@ -103,6 +102,7 @@ def krita_run(tmp_path_factory: pytest.TempPathFactory, backend) -> dict:
         )
     result["out"] = out
     result["home"] = home
+    result["installed_config"] = installed_config
     assert result["errors"] == [], "\n".join(result["errors"])
     assert result["finished"]
     return result
@@ -257,3 +257,25 @@ def test_progress_dialog_shows_steps_and_closes(krita_run: dict) -> None:
     assert seen["visible"] and not seen["visible_after"]
     assert seen["message_boxes"] == []
     assert any(label.startswith("Step ") for label in seen["labels"]), seen["labels"]
+
+
+def test_plugin_installed_by_the_installer_reads_its_config(krita_run: dict, backend) -> None:
+    url, token_file = backend
+    home = krita_run["home"]
+    installed = krita_run["installed_config"]
+    assert installed["backend_url"] == url
+    assert installed["token_file"] == str(token_file)
+    assert installed["start_command"] is None  # --skip-backend
+    # Krita loaded the copy the installer put into $XDG_DATA_HOME/krita/pykrita (enabled by it)
+    pykrita = home / ".local" / "share" / "krita" / "pykrita"
+    seen = krita_run["plugin_config"]
+    assert Path(seen["plugin_file"]).parent == pykrita / "repaint_fill"
+    assert "enable_repaint_fill=true" in (home / ".config" / "kritarc").read_text()
+    # ... and read the backend URL and token file from the installer's plugin.json
+    assert seen["config_file"] == str(home / ".config" / "repaint-fill" / "plugin.json")
+    assert seen["env_overrides"] == []
+    assert (seen["backend_url"], seen["token_file"]) == (url, str(token_file))
+    # the fills ran with no environment override: the token from plugin.json was accepted
+    rect = krita_run["cases"]["rect"]
+    assert rect["env_overrides"] == {}
+    assert rect["outcome"]["event"] == "done", rect["outcome"]
