@@ -86,14 +86,18 @@ def _training(info: dict[str, Any]) -> list[str]:
 LIMITS = """\
 ## What it is good and bad at
 
-- Good at: filling small to medium holes in textures and photo backgrounds (fur, grass, gravel,
-  brick, stone, sky-like gradients, star fields), keeping local colour and grain consistent.
-- Bad at: anything needing semantics or structure it has never seen. It was trained on only
-  {count} images for a short CPU run, so it memorises those images' statistics. It cannot draw
-  faces, text, objects or straight man-made structures reliably; large holes come out as plausible
-  texture, not content. It is NOT a face model (the training set has two portraits only).
+- Checked by eye on the bundled example (fast preset, 65 calls, ~7 s on 1 thread) and on an unseen
+  crop of scikit-learn's china.jpg (balanced preset, 230 calls, ~25 s): fills match the
+  surrounding colours and brightness but are soft, low-detail patches; on the unseen photo the
+  fill was a dark smudge that did not continue the building's lines.
+- Usable for: small holes in smooth or fine-grained regions (fur, grass, gravel, sky, blurred
+  backgrounds) where a colour-consistent soft patch is acceptable; tests; offline use.
+- Bad at: anything needing semantics or structure. It was trained on only {count} images for a
+  short CPU run and generalises poorly (see the held-out loss above). It cannot draw faces,
+  text, objects or straight man-made structures; large holes come out as smudges. It is NOT a
+  face model (the training set has two portraits only).
 - For quality fills use a larger diffusers DDPM with `--model` (e.g. a hub id); this model exists
-  so the product works offline out of the box and for tests.
+  so the product works offline out of the box.
 - Validation images never trained on: scikit-learn's {validation}.
 """
 
