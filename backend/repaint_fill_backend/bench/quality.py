@@ -76,6 +76,16 @@ def make_samples(images: Sequence[tuple[str, np.ndarray]], masks: Sequence[str])
     return samples
 
 
+def hide_hole(sample: Sample) -> np.ndarray:
+    """The input with the hole set to the known pixels' mean colour: scaling the crop down mixes
+    neighbouring pixels, and the ground truth under the hole must not leak into the known
+    border that way (cv2.inpaint never reads the hole at all)."""
+    hole = sample.coverage > 0
+    image = sample.truth.copy()
+    image[hole] = sample.truth[~hole].mean(axis=0).round().astype(np.uint8)
+    return image
+
+
 def _reverse_step(settings: SamplingSettings, model: LoadedModel) -> DDIMStep | DDPMStep:
     if settings.reverse_step == "ddim":
         return DDIMStep(settings.eta)
@@ -99,7 +109,9 @@ def fill_samples(
         crop = plan_crop(bbox, (width, height))
         region = (slice(crop.y, crop.y + crop.height), slice(crop.x, crop.x + crop.width))
         size = fit_working_size((crop.width, crop.height), model.native_size, model.stride)
-        known, keep_mask = to_model_tensors(sample.truth[region], sample.coverage[region], size)
+        known, keep_mask = to_model_tensors(
+            hide_hole(sample)[region], sample.coverage[region], size
+        )
         prepared.append((region, size, known, keep_mask))
     schedule = settings.schedule()
     tables = diffusion_tables(model.training_betas, settings.steps)
@@ -139,6 +151,25 @@ def _split_by_size(indices: list[int], prepared: list) -> list[list[int]]:
     return list(chunks.values())
 
 
+def resampled_truth(model: LoadedModel, samples: Sequence[Sample]) -> list[np.ndarray]:
+    """The ground truth sent through the engine's scaling only (crop -> working size -> back):
+    the sharpest fill a model working at that size can return, a bound for the sharpness ratio."""
+    results = []
+    for sample in samples:
+        height, width = sample.coverage.shape
+        bbox = mask_bbox(sample.coverage)
+        assert bbox is not None
+        crop = plan_crop(bbox, (width, height))
+        region = (slice(crop.y, crop.y + crop.height), slice(crop.x, crop.x + crop.width))
+        size = fit_working_size((crop.width, crop.height), model.native_size, model.stride)
+        small = Image.fromarray(sample.truth[region]).resize(size, Image.Resampling.LANCZOS)
+        back = np.asarray(small.resize((crop.width, crop.height), Image.Resampling.LANCZOS))
+        result = sample.truth.copy()
+        result[region] = composite(sample.truth[region], back, sample.coverage[region])
+        results.append(result)
+    return results
+
+
 def opencv_fill(samples: Sequence[Sample], flag_name: str) -> list[np.ndarray]:
     """cv2.inpaint (radius 5) on each sample; the known pixels stay as they are."""
     import cv2
@@ -174,6 +205,8 @@ def summarise(result: MethodResult, samples: Sequence[Sample]) -> list[dict]:
                 "samples": len(picked),
                 "model_calls": result.model_calls,
                 "swd": float(np.nanmean([p.swd for p in picked])),
+                # standard error of the mean: how far apart two schedules must be to differ
+                "swd_se": float(np.nanstd([p.swd for p in picked]) / max(len(picked), 1) ** 0.5),
                 "sharpness": float(np.nanmean([p.sharpness for p in picked])),
                 "psnr": float(np.nanmean([p.psnr for p in picked])),
                 "ssim": float(np.nanmean([p.ssim for p in picked])),

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from ..devices import choose_dtype, configure_threads
-from ..models import load_model
+from ..models import ModelError, load_model
 from .common import ModelSpec, celebahq_spec, embedded_spec, machine_info, tiny_spec
 from .speed import (
     ALL_RUNNERS,
@@ -135,8 +135,9 @@ def run_bench(args: argparse.Namespace) -> int:
         plan = make_plan(args, model_folder)
         docs = args.docs or (Path(scratch) / "docs" if plan.quick else Path("docs"))
         docs.mkdir(parents=True, exist_ok=True)
+        argv = [a for a in sys.argv[1:] if a != "bench"]
         results: dict = {
-            "command": "repaint-fill " + shlex.join(sys.argv[1:] or ["bench"]),
+            "command": shlex.join(["repaint-fill", "bench", *argv]),
             "machine": machine_info(),
         }
         results["contention_note"] = _contention_note(threads)
@@ -152,7 +153,10 @@ def run_bench(args: argparse.Namespace) -> int:
             from .evaluate import run_quality_and_targets
 
             dtype = choose_dtype(torch.device("cpu"), args.dtype)
-            model = load_model(str(model_folder), torch.device("cpu"), dtype)
+            shipped = args.model_folder is None and not plan.quick
+            model = load_model(
+                "embedded" if shipped else str(model_folder), torch.device("cpu"), dtype
+            )
             quality, targets = run_quality_and_targets(plan, model, docs, args, log)
             results["quality"], results["targets"] = quality, targets
             if "speed" in results:
@@ -177,7 +181,13 @@ def _model_folder(args: argparse.Namespace, scratch: Path) -> Path:
         folder = scratch / "tiny"
         build_unet(tiny_spec()).save_pretrained(folder)
         return folder
-    return Path(embedded_spec().folder or "")
+    folder = Path(embedded_spec().folder or "")
+    if not (folder / "unet" / "config.json").is_file():
+        raise ModelError(
+            f"the embedded model is missing from {folder}; export it first, or pass "
+            "--model-folder with a diffusers folder"
+        )
+    return folder
 
 
 def _contention_note(threads: int) -> str:

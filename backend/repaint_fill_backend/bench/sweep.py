@@ -54,6 +54,7 @@ class SweepRow:
     sharpness: float
     psnr: float
     ssim: float
+    swd_se: float = float("nan")
 
 
 def run_sweep(
@@ -84,6 +85,7 @@ def run_sweep(
                 mean["sharpness"],
                 mean["psnr"],
                 mean["ssim"],
+                mean["swd_se"],
             )
         )
         log(
@@ -192,7 +194,7 @@ def plot_curve(rows: Sequence[SweepRow], baselines: dict[str, dict], path: Path)
 
 
 def _tile(pixels: np.ndarray, label: str, size: int) -> Image.Image:
-    image = Image.fromarray(pixels).convert("RGB").resize((size, size), Image.Resampling.NEAREST)
+    image = Image.fromarray(pixels).convert("RGB").resize((size, size), Image.Resampling.LANCZOS)
     canvas = Image.new("RGB", (size, size + 14), "white")
     canvas.paste(image, (0, 14))
     ImageDraw.Draw(canvas).text((2, 1), label[:28], fill="black")
@@ -200,7 +202,7 @@ def _tile(pixels: np.ndarray, label: str, size: int) -> Image.Image:
 
 
 def image_grid(
-    samples: Sequence[Sample], results: Sequence[MethodResult], path: Path, tile: int = 160
+    samples: Sequence[Sample], results: Sequence[MethodResult], path: Path, tile: int = 192
 ) -> None:
     """Rows = samples; columns = input (hole grey), mask, each method, ground truth."""
     rows = []
