@@ -20,12 +20,12 @@ from .devices import choose_device, choose_dtype, dtype_name
 from .imaging import (
     ImageInputError,
     Rect,
+    fill_working_size,
     from_model_tensor,
     mask_bbox,
     plan_crop,
     to_model_tensors,
     to_rgb8,
-    working_size,
 )
 from .models import EMBEDDED, load_model
 from .presets import SamplingSettings
@@ -103,7 +103,7 @@ class Engine:
         crop = plan_crop(bbox, request.image.size, request.context_margin)
         rgb = to_rgb8(request.image)[crop.y : crop.y + crop.height, crop.x : crop.x + crop.width]
         coverage = request.coverage[crop.y : crop.y + crop.height, crop.x : crop.x + crop.width]
-        size = working_size((crop.width, crop.height), model.native_size, model.stride)
+        size = fill_working_size(coverage, model.native_size, model.stride)
         known, keep_mask = to_model_tensors(rgb, coverage, size)
         batch = request.variations
         known = known.to(model.device).expand(batch, -1, -1, -1).contiguous()

@@ -114,6 +114,29 @@ def working_size(crop_size: tuple[int, int], native_size: int, stride: int) -> t
     )
 
 
+def known_share(coverage: np.ndarray, size: tuple[int, int]) -> float:
+    """Share of pixels still fully known (coverage 0) after scaling the mask to ``size``."""
+    if coverage.shape[::-1] != size:
+        mask = Image.fromarray(coverage).resize(size, Image.Resampling.BILINEAR)
+        coverage = np.asarray(mask)
+    return float(np.mean(coverage == 0))
+
+
+def fill_working_size(crop_coverage: np.ndarray, native_size: int, stride: int) -> tuple[int, int]:
+    """The working size for a crop: native, unless scaling down would erase the known pixels.
+
+    Fine masks (alternating lines, every second pixel) vanish when a crop is scaled down: every
+    scaled pixel is partly covered, so nothing is known any more. Then the crop is worked on at
+    its own size, up to twice the native size (the model is convolutional; 4x the cost per call).
+    """
+    height, width = crop_coverage.shape
+    size = working_size((width, height), native_size, stride)
+    known_at_full_size = known_share(crop_coverage, (width, height))
+    if known_share(crop_coverage, size) >= 0.5 * known_at_full_size:
+        return size
+    return working_size((width, height), min(max(width, height), 2 * native_size), stride)
+
+
 def to_model_tensors(
     crop_rgb: np.ndarray, crop_coverage: np.ndarray, size: tuple[int, int]
 ) -> tuple[torch.Tensor, torch.Tensor]:

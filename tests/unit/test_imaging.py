@@ -9,6 +9,8 @@ from repaint_fill_backend.imaging import (
     composite,
     coverage_from_mask,
     fill_in_original_mode,
+    fill_working_size,
+    known_share,
     mask_bbox,
     open_image,
     plan_crop,
@@ -126,3 +128,17 @@ def test_unreadable_files_give_clear_errors(tmp_path):
     garbage.write_bytes(b"not a png at all")
     with pytest.raises(ImageInputError, match="not a readable image"):
         open_image(garbage)
+
+
+def test_fine_masks_keep_their_known_pixels_at_the_working_size():
+    lines = np.zeros((256, 256), np.uint8)
+    lines[1::2] = 255  # every second row unknown: scaled to 128, nothing would stay known
+    assert known_share(lines, (128, 128)) == 0
+    size = fill_working_size(lines, 128, 8)
+    assert size == (256, 256) and known_share(lines, size) == 0.5
+    box = np.zeros((256, 256), np.uint8)
+    box[80:176, 80:176] = 255  # a coarse mask survives scaling: stays at the native size
+    assert fill_working_size(box, 128, 8) == (128, 128)
+    big_lines = np.zeros((1024, 1024), np.uint8)
+    big_lines[1::2] = 255
+    assert fill_working_size(big_lines, 128, 8) == (256, 256)  # never past 2x native

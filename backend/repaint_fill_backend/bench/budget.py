@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 
 from ..denoiser import LoadedModel
-from ..imaging import mask_bbox, plan_crop, working_size
+from ..imaging import fill_working_size, mask_bbox, plan_crop
 from ..presets import SamplingSettings
 from ..schedule import ScheduleError, diffusion_tables
 
@@ -161,7 +161,8 @@ def request_working_size(
     if bbox is None:
         raise ScheduleError("the mask is empty: nothing to budget for")
     crop = plan_crop(bbox, image_size, margin)
-    return working_size((crop.width, crop.height), model.native_size, model.stride)
+    crop_coverage = coverage[crop.y : crop.y + crop.height, crop.x : crop.x + crop.width]
+    return fill_working_size(crop_coverage, model.native_size, model.stride)
 
 
 def choose_for_request(
