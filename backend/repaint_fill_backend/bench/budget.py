@@ -86,7 +86,10 @@ def curve_path() -> Path:
 
 def load_curve(path: Path | None = None) -> list[CurvePoint]:
     """The stored quality curve (written by ``repaint-fill bench``)."""
-    entries = json.loads((path or curve_path()).read_text())["points"]
+    source = path or curve_path()
+    if not source.is_file():
+        raise ScheduleError(f"no quality curve at {source}; reinstall or run `repaint-fill bench`")
+    entries = json.loads(source.read_text())["points"]
     return [
         CurvePoint(
             SamplingSettings(**entry["settings"]), int(entry["model_calls"]), float(entry["swd"])

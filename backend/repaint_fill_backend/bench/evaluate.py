@@ -40,7 +40,6 @@ from .sweep import (
 )
 
 SHARPNESS_RANGE = (0.5, 2.0)
-FINE_MASKS = ("lines", "sr2x")
 RESAMPLED = "ground truth through the working size (bound)"
 
 
@@ -94,7 +93,6 @@ def run_quality_and_targets(
         )
         log(f"  ours {name}: {calls} calls, {results[-1].seconds:.1f} s")
     mask_rows = [row for result in results for row in summarise(result, mask_samples)]
-    mask_rows += _full_resolution_rows(model, mask_samples, plan, log)
     grid_samples = [s for s in mask_samples if s.name == mask_samples[0].name]
     grid_indices = [mask_samples.index(s) for s in grid_samples]
     in_grid = [r for r in results if r.method not in ("ground truth (reference)", RESAMPLED)]
@@ -129,25 +127,6 @@ def run_quality_and_targets(
 
 FAST_LIMIT_SECONDS, BALANCED_LIMIT_SECONDS = 20.0, 60.0
 PRESET_MARGIN = 0.75
-
-
-def _full_resolution_rows(model: LoadedModel, samples, plan, log) -> list[dict]:
-    """Fine masks (alternating lines, super-resolve) vanish when the engine scales the crop down
-    to the model's native size; the fast preset again with the working size = the image size
-    shows what the engine loses there (at 4x the cost per call for a 2x larger side)."""
-    fine = [s for s in samples if s.mask in FINE_MASKS]
-    if not fine or plan.image_size <= model.native_size:
-        return []
-    full = replace(model, native_size=plan.image_size)
-    settings = PRESETS["fast"]
-    result = run_method(
-        f"ours fast @ {plan.image_size}px",
-        fine,
-        lambda: fill_samples(full, fine, settings, plan.batch),
-        settings.schedule().model_calls,
-    )
-    log(f"  ours fast at {plan.image_size}px on {', '.join(FINE_MASKS)}: {result.seconds:.1f} s")
-    return [row for row in summarise(result, fine) if row["mask"] != "all"]
 
 
 def _bf16_check(model: LoadedModel, samples, sweep_rows, batch: int, log) -> dict | None:

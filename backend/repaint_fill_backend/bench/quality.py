@@ -15,8 +15,14 @@ import torch
 from PIL import Image
 
 from ..denoiser import LoadedModel
-from ..imaging import composite, from_model_tensor, mask_bbox, plan_crop, to_model_tensors
-from ..imaging import working_size as fit_working_size
+from ..imaging import (
+    composite,
+    fill_working_size,
+    from_model_tensor,
+    mask_bbox,
+    plan_crop,
+    to_model_tensors,
+)
 from ..presets import SamplingSettings
 from ..sampler import DDIMStep, DDPMStep, repaint
 from ..schedule import diffusion_tables
@@ -108,7 +114,7 @@ def fill_samples(
         assert bbox is not None
         crop = plan_crop(bbox, (width, height))
         region = (slice(crop.y, crop.y + crop.height), slice(crop.x, crop.x + crop.width))
-        size = fit_working_size((crop.width, crop.height), model.native_size, model.stride)
+        size = fill_working_size(sample.coverage[region], model.native_size, model.stride)
         known, keep_mask = to_model_tensors(
             hide_hole(sample)[region], sample.coverage[region], size
         )
@@ -161,7 +167,7 @@ def resampled_truth(model: LoadedModel, samples: Sequence[Sample]) -> list[np.nd
         assert bbox is not None
         crop = plan_crop(bbox, (width, height))
         region = (slice(crop.y, crop.y + crop.height), slice(crop.x, crop.x + crop.width))
-        size = fit_working_size((crop.width, crop.height), model.native_size, model.stride)
+        size = fill_working_size(sample.coverage[region], model.native_size, model.stride)
         small = Image.fromarray(sample.truth[region]).resize(size, Image.Resampling.LANCZOS)
         back = np.asarray(small.resize((crop.width, crop.height), Image.Resampling.LANCZOS))
         result = sample.truth.copy()
@@ -222,6 +228,6 @@ def keep_fraction_at_working_size(model: LoadedModel, sample: Sample) -> float:
     assert bbox is not None
     crop = plan_crop(bbox, (width, height))
     region = (slice(crop.y, crop.y + crop.height), slice(crop.x, crop.x + crop.width))
-    size = fit_working_size((crop.width, crop.height), model.native_size, model.stride)
+    size = fill_working_size(sample.coverage[region], model.native_size, model.stride)
     _, keep_mask = to_model_tensors(sample.truth[region], sample.coverage[region], size)
     return float(keep_mask.mean())

@@ -289,8 +289,8 @@ def quality_section(quality: dict) -> list[str]:
     )
     lines += [
         "",
-        "Known share at the model's working size (the engine scales the crop to the "
-        "model's native size; fine masks can vanish there):",
+        "Known share at the working size the engine picks (native size, or the crop's own "
+        "size up to 2x native when scaling down would erase the known pixels of a fine mask):",
         "",
     ]
     lines += table(
