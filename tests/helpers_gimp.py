@@ -30,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers_installer import install_plugin_skip_backend
 from PIL import Image
 
 REPO = Path(__file__).resolve().parents[1]
@@ -38,7 +39,6 @@ SEED = 1234  # the seed the cases ask for
 MARGIN = 8  # the context margin the cases ask for
 INSIDE_WORK = "{work}"  # a case's run folder inside the chroot; filled in by run_gimp_cases
 INSIDE_PLUGIN = "{plugin}"  # the installed plug-in folder inside the chroot; filled in likewise
-INSTALL_PY = REPO / "installer" / "install.py"
 EVAL_SCRIPT = REPO / "tests" / "hosts" / "gimp_eval_cases.py"
 
 
@@ -83,24 +83,7 @@ def install_plugin(home: Path, backend_url: str, token_file: str) -> str:
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "LANG": "C.UTF-8",
     }
-    command = [
-        sys.executable,
-        str(INSTALL_PY),
-        "--hosts",
-        "gimp",
-        "--skip-backend",
-        "--backend-url",
-        backend_url,
-        "--token-file",
-        token_file,
-    ]
-    done = subprocess.run(
-        command, env=env, capture_output=True, text=True, timeout=120, check=False
-    )
-    output = done.stdout + done.stderr
-    if done.returncode != 0:
-        raise AssertionError(f"installer failed (exit {done.returncode}):\n{output}")
-    return output
+    return install_plugin_skip_backend("gimp", env, backend_url, token_file)
 
 
 @dataclass

@@ -127,3 +127,19 @@ def snapshot(folder: Path) -> dict[str, tuple[str, int, str]]:
                 kind, digest = "file", hashlib.sha256(path.read_bytes()).hexdigest()
             tree[str(path.relative_to(folder))] = (kind, info.st_mode & 0o7777, digest)
     return tree
+
+
+def install_plugin_skip_backend(
+    host: str, env: dict[str, str], backend_url: str, token_file: str
+) -> str:
+    """The real-host tiers' install: ``install.py --hosts HOST --skip-backend`` with ``env``
+    (a throwaway HOME); returns the output, and fails the calling test if the installer fails."""
+    command = [
+        sys.executable, str(INSTALL_PY), "--hosts", host, "--skip-backend",
+        "--backend-url", backend_url, "--token-file", token_file,
+    ]  # fmt: skip
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+    output = done.stdout + done.stderr
+    if done.returncode != 0:
+        raise AssertionError(f"installer failed (exit {done.returncode}):\n{output}")
+    return output

@@ -22,9 +22,11 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 DRIVER_SOURCE = Path(__file__).resolve().parent / "krita_driver"
-INSTALL_PY = REPO / "installer" / "install.py"
 sys.path.insert(0, str(REPO / "installer"))
 from kritarc import enable_plugin  # noqa: E402 - only for the test driver's own enable line
+
+sys.path.insert(0, str(REPO / "tests"))
+from helpers_installer import install_plugin_skip_backend  # noqa: E402
 
 # Krita's embedded Python finds its prefix through `python3` on PATH: a pyenv/venv python there
 # would hide Debian's PyQt5 from it.
@@ -107,25 +109,9 @@ def run_installer(home: Path, backend_url: str, token_file: Path) -> str:
 
     Returns the installer's output; fails the calling test when the installer fails.
     """
-    command = [
-        sys.executable,
-        str(INSTALL_PY),
-        "--hosts",
-        "krita",
-        "--skip-backend",
-        "--backend-url",
-        backend_url,
-        "--token-file",
-        str(token_file),
-    ]
-    env = home_environment(home)
-    done = subprocess.run(
-        command, env=env, capture_output=True, text=True, timeout=120, check=False
+    return install_plugin_skip_backend(
+        "krita", home_environment(home), backend_url, str(token_file)
     )
-    output = done.stdout + done.stderr
-    if done.returncode != 0:
-        raise AssertionError(f"installer failed (exit {done.returncode}):\n{output}")
-    return output
 
 
 def prepare_home(home: Path, backend_url: str, token_file: Path) -> Path:
