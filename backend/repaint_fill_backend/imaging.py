@@ -145,6 +145,12 @@ def to_model_tensors(
     keep_mask is 1 only where the scaled coverage is exactly 0, so partially covered pixels are
     generated (and later blended by their soft coverage).
     """
+    # What lies under the selection is being replaced: fill it with the known pixels' mean so
+    # the scaling filter does not smear it into the known border.
+    known_pixels = crop_coverage == 0
+    if known_pixels.any() and not known_pixels.all():
+        crop_rgb = crop_rgb.copy()
+        crop_rgb[~known_pixels] = crop_rgb[known_pixels].mean(axis=0).round().astype(np.uint8)
     image = Image.fromarray(crop_rgb).resize(size, Image.Resampling.LANCZOS)
     known = torch.from_numpy(np.asarray(image, dtype=np.float32) / 127.5 - 1.0)
     mask = Image.fromarray(crop_coverage).resize(size, Image.Resampling.BILINEAR)

@@ -142,3 +142,13 @@ def test_fine_masks_keep_their_known_pixels_at_the_working_size():
     big_lines = np.zeros((1024, 1024), np.uint8)
     big_lines[1::2] = 255
     assert fill_working_size(big_lines, 128, 8) == (256, 256)  # never past 2x native
+
+
+def test_pixels_under_the_selection_do_not_leak_into_the_known_border():
+    rgb = np.zeros((32, 32, 3), np.uint8)
+    rgb[8:24, 8:24] = 255  # a bright object the user wants removed
+    coverage = np.zeros((32, 32), np.uint8)
+    coverage[8:24, 8:24] = 255
+    known, keep = to_model_tensors(rgb, coverage, (16, 16))
+    border = known[0][:, keep[0, 0] == 1]
+    assert border.max() == -1.0  # the black surroundings stay black after scaling
