@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import torch
 
@@ -36,12 +37,36 @@ def _mps_available() -> bool:
     return bool(backend is not None and backend.is_available())
 
 
+CPU_BF16_FLAGS = ("avx512_bf16", "amx_bf16")
+
+
+def cpu_has_native_bf16(cpuinfo: str | None = None) -> bool:
+    """True when the CPU has bf16 arithmetic units (Linux /proc/cpuinfo flags).
+
+    Measured on such a CPU: bf16 weights in channels-last layout ran the embedded model 1.8-3.2x
+    faster than fp32 at the same fill quality (docs/benchmarks.md). Without these units bf16 is
+    emulated and slower, so anything we cannot confirm stays fp32.
+    """
+    if cpuinfo is None:
+        try:
+            cpuinfo = Path("/proc/cpuinfo").read_text()
+        except OSError:
+            return False
+    flags = set()
+    for line in cpuinfo.splitlines():
+        if line.startswith("flags"):
+            flags.update(line.partition(":")[2].split())
+    return any(flag in flags for flag in CPU_BF16_FLAGS)
+
+
 def choose_dtype(device: torch.device, name: str = "auto") -> torch.dtype:
-    """fp16 on CUDA and MPS by default, fp32 on CPU (half precision is slow or missing there)."""
+    """fp16 on CUDA and MPS by default; on the CPU bf16 where it has native units, else fp32."""
     if name not in DTYPE_CHOICES:
         raise DeviceError(f"unknown dtype {name!r}; use one of {', '.join(DTYPE_CHOICES)}")
     if name == "auto":
-        return torch.float16 if device.type in ("cuda", "mps") else torch.float32
+        if device.type in ("cuda", "mps"):
+            return torch.float16
+        return torch.bfloat16 if cpu_has_native_bf16() else torch.float32
     if name == "bf16" and device.type == "cuda" and not torch.cuda.is_bf16_supported():
         raise DeviceError("this GPU has no bf16 support; use --dtype fp16")
     return _DTYPES[name]

@@ -13,6 +13,9 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from helpers_backend import box_mask, gradient_image, save_tiny_unet  # noqa: E402
 from repaint_fill_backend.cli import main  # noqa: E402
+from repaint_fill_backend.devices import cpu_has_native_bf16  # noqa: E402
+
+native_bf16 = cpu_has_native_bf16()
 
 FEW_STEPS = ["--steps", "6", "--jump-length", "2", "--jump-n-sample", "2", "--quiet"]
 
@@ -70,7 +73,7 @@ def test_fill_writes_full_image_with_untouched_pixels_identical(scene, tiny_mode
     ):
         assert key in report
     assert report["model_calls"] == 10 and report["seeds"] == [1]
-    assert report["device"] == "cpu" and report["dtype"] == "fp32"
+    assert report["device"] == "cpu" and report["dtype"] == ("bf16" if native_bf16 else "fp32")
     x, y, w, h = report["crop"]
     assert x <= 20 and y <= 10 and x + w >= 44 and y + h >= 30
 

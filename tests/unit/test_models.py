@@ -30,8 +30,15 @@ def test_learned_variance_model_returns_a_fraction(tmp_path):
     assert prediction.variance_frac is not None and prediction.eps.shape == (1, 3, 32, 32)
 
 
-def test_auto_dtype_is_half_on_gpus_and_float32_on_cpu():
+def test_auto_dtype_is_half_on_gpus_and_bf16_only_on_cpus_with_bf16_units(monkeypatch):
+    from repaint_fill_backend import devices
+
+    assert devices.cpu_has_native_bf16("flags\t: fpu sse2 avx512f avx512_bf16 amx_tile\n")
+    assert not devices.cpu_has_native_bf16("flags\t: fpu sse2 avx2 avx512f\n")
+    monkeypatch.setattr(devices, "cpu_has_native_bf16", lambda: False)
     assert choose_dtype(torch.device("cpu")) == torch.float32
+    monkeypatch.setattr(devices, "cpu_has_native_bf16", lambda: True)
+    assert choose_dtype(torch.device("cpu")) == torch.bfloat16
     assert choose_dtype(torch.device("cuda")) == torch.float16
     assert choose_dtype(torch.device("mps")) == torch.float16
     assert choose_dtype(torch.device("cpu"), "bf16") == torch.bfloat16
