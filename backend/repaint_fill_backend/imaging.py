@@ -224,7 +224,16 @@ def save_atomically(image: Image.Image, path: str | Path) -> None:
         if suffix.lower() in (".jpg", ".jpeg") and image.mode not in ("RGB", "L"):
             image = image.convert("RGB")
         image.save(temp_name, format=Image.registered_extensions().get(suffix.lower(), "PNG"))
+        os.chmod(
+            temp_name, 0o666 & ~_current_umask()
+        )  # mkstemp makes 0600; outputs are ordinary files
         os.replace(temp_name, target)
     except (OSError, ValueError, KeyError) as error:
         Path(temp_name).unlink(missing_ok=True)
         raise ImageInputError(f"cannot write {target}: {error}") from error
+
+
+def _current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask

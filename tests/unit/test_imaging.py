@@ -14,6 +14,7 @@ from repaint_fill_backend.imaging import (
     mask_bbox,
     open_image,
     plan_crop,
+    save_atomically,
     to_model_tensors,
     to_rgb8,
     working_size,
@@ -152,3 +153,14 @@ def test_pixels_under_the_selection_do_not_leak_into_the_known_border():
     known, keep = to_model_tensors(rgb, coverage, (16, 16))
     border = known[0][:, keep[0, 0] == 1]
     assert border.max() == -1.0  # the black surroundings stay black after scaling
+
+
+def test_outputs_are_written_whole_with_ordinary_permissions(tmp_path):
+    import os
+
+    target = tmp_path / "out.png"
+    save_atomically(Image.new("RGB", (4, 4)), target)
+    umask = os.umask(0)
+    os.umask(umask)
+    assert target.stat().st_mode & 0o777 == 0o666 & ~umask
+    assert list(tmp_path.iterdir()) == [target]  # no temporary file left behind
