@@ -224,9 +224,8 @@ def save_atomically(image: Image.Image, path: str | Path) -> None:
         if suffix.lower() in (".jpg", ".jpeg") and image.mode not in ("RGB", "L"):
             image = image.convert("RGB")
         image.save(temp_name, format=Image.registered_extensions().get(suffix.lower(), "PNG"))
-        os.chmod(
-            temp_name, 0o666 & ~_current_umask()
-        )  # mkstemp makes 0600; outputs are ordinary files
+        # mkstemp creates 0600; the output is an ordinary file with the usual permissions.
+        os.chmod(temp_name, 0o666 & ~_current_umask())
         os.replace(temp_name, target)
     except (OSError, ValueError, KeyError) as error:
         Path(temp_name).unlink(missing_ok=True)
