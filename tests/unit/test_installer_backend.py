@@ -38,6 +38,9 @@ def _machine_pip_config() -> dict:
 def test_real_backend_venv_install_and_uninstall(tmp_path: Path) -> None:
     box = make_sandbox(tmp_path)
     before = snapshot(box.home)
+    # pip's own wheel cache belongs to the user's pip, not to our install: keep it out of HOME so
+    # "uninstall leaves nothing behind" checks only what the installer put there.
+    pip_env = {**_machine_pip_config(), "PIP_CACHE_DIR": str(tmp_path / "pip-cache")}
     started = time.monotonic()
     result = run_installer(
         box,
@@ -47,7 +50,7 @@ def test_real_backend_venv_install_and_uninstall(tmp_path: Path) -> None:
         TORCH_SPEC,
         "--model",
         "embedded",
-        extra_env=_machine_pip_config(),
+        extra_env=pip_env,
         timeout=1800,
     )
     print(f"real backend install took {time.monotonic() - started:.0f} s")
@@ -75,7 +78,7 @@ def test_real_backend_venv_install_and_uninstall(tmp_path: Path) -> None:
     again = run_installer(
         box,
         *("--hosts", "krita,gimp", "--torch-spec", TORCH_SPEC),
-        extra_env=_machine_pip_config(),
+        extra_env=pip_env,
         timeout=1800,
     )
     print(f"re-install took {time.monotonic() - started:.0f} s")
