@@ -29,7 +29,7 @@ from .imaging import (
 )
 from .models import EMBEDDED, load_model
 from .presets import SamplingSettings
-from .sampler import DDIMStep, DDPMStep, FillCancelled, StepCallback, StepInfo, repaint
+from .sampler import FillCancelled, StepCallback, StepInfo, repaint
 from .schedule import diffusion_tables
 
 MAX_VARIATIONS = 8
@@ -101,8 +101,8 @@ class Engine:
         started = time.perf_counter()
         model = self.model
         crop = plan_crop(bbox, request.image.size, request.context_margin)
-        rgb = to_rgb8(request.image)[crop.y : crop.y + crop.height, crop.x : crop.x + crop.width]
-        coverage = request.coverage[crop.y : crop.y + crop.height, crop.x : crop.x + crop.width]
+        rgb = to_rgb8(request.image)[crop.slices]
+        coverage = request.coverage[crop.slices]
         size = fill_working_size(coverage, model.native_size, model.stride)
         known, keep_mask = to_model_tensors(rgb, coverage, size)
         batch = request.variations
@@ -114,12 +114,6 @@ class Engine:
         settings = request.settings
         schedule = settings.schedule()
         tables = diffusion_tables(model.training_betas, settings.steps)
-        # Learned-variance models carry their variance in the prediction; DDPMStep reads it there.
-        step = (
-            DDIMStep(settings.eta)
-            if settings.reverse_step == "ddim"
-            else DDPMStep(model.variance_type)
-        )
         sample = repaint(
             model.denoiser,
             known,
@@ -127,7 +121,7 @@ class Engine:
             schedule,
             tables,
             generators=generators,
-            reverse_step=step,
+            reverse_step=settings.step_kind(model.variance_type),
             callback=callback,
         )
         fills = [from_model_tensor(item, (crop.width, crop.height)) for item in sample]

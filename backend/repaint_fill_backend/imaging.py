@@ -37,6 +37,11 @@ class Rect:
     def box(self) -> tuple[int, int, int, int]:
         return (self.x, self.y, self.x + self.width, self.y + self.height)
 
+    @property
+    def slices(self) -> tuple[slice, slice]:
+        """(rows, columns) to index an (H, W, ...) array with."""
+        return slice(self.y, self.y + self.height), slice(self.x, self.x + self.width)
+
 
 def open_image(path: str | Path) -> Image.Image:
     """Open an image file with EXIF orientation applied; clear errors for unreadable files."""
@@ -189,7 +194,7 @@ def fill_in_original_mode(
     if image.mode not in ("RGB", "RGBA", "L", "LA", *SIXTEEN_BIT_MODES):
         image = image.convert("RGBA" if image.has_transparency_data else "RGB")
     pixels = np.array(image)
-    region = (slice(crop.y, crop.y + crop.height), slice(crop.x, crop.x + crop.width))
+    region = crop.slices
     cover = coverage[region]
     target = _fill_in_mode(fill_rgb, image.mode, pixels.dtype)
     if image.mode in ("RGBA", "LA"):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from .sampler import DDIMStep, DDPMStep, ReverseStep
 from .schedule import JumpSchedule, ScheduleError, jump_schedule
 
 
@@ -22,6 +23,15 @@ class SamplingSettings:
         return jump_schedule(
             self.steps, self.jump_length, self.jump_n_sample, self.start_resampling
         )
+
+    def step_kind(self, variance_type: str) -> ReverseStep:
+        """The sampler's reverse step for these settings and a model's variance type.
+
+        Learned-variance models carry their variance in the prediction; DDPMStep reads it there.
+        """
+        if self.reverse_step == "ddim":
+            return DDIMStep(self.eta)
+        return DDPMStep(variance_type)
 
 
 # fast and balanced are chosen on this project's quality-per-model-call curve for the embedded

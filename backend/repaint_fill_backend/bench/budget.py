@@ -164,8 +164,7 @@ def request_working_size(
     if bbox is None:
         raise ScheduleError("the mask is empty: nothing to budget for")
     crop = plan_crop(bbox, image_size, margin)
-    crop_coverage = coverage[crop.y : crop.y + crop.height, crop.x : crop.x + crop.width]
-    return fill_working_size(crop_coverage, model.native_size, model.stride)
+    return fill_working_size(coverage[crop.slices], model.native_size, model.stride)
 
 
 def choose_for_request(

@@ -24,7 +24,7 @@ from ..imaging import (
     to_model_tensors,
 )
 from ..presets import SamplingSettings
-from ..sampler import DDIMStep, DDPMStep, repaint
+from ..sampler import repaint
 from ..schedule import diffusion_tables
 from .masks import MASKS
 from .metrics import FillScores, score_fill
@@ -82,22 +82,6 @@ def make_samples(images: Sequence[tuple[str, np.ndarray]], masks: Sequence[str])
     return samples
 
 
-def hide_hole(sample: Sample) -> np.ndarray:
-    """The input with the hole set to the known pixels' mean colour: scaling the crop down mixes
-    neighbouring pixels, and the ground truth under the hole must not leak into the known
-    border that way (cv2.inpaint never reads the hole at all)."""
-    hole = sample.coverage > 0
-    image = sample.truth.copy()
-    image[hole] = sample.truth[~hole].mean(axis=0).round().astype(np.uint8)
-    return image
-
-
-def _reverse_step(settings: SamplingSettings, model: LoadedModel) -> DDIMStep | DDPMStep:
-    if settings.reverse_step == "ddim":
-        return DDIMStep(settings.eta)
-    return DDPMStep(model.variance_type)
-
-
 def fill_samples(
     model: LoadedModel,
     samples: Sequence[Sample],
@@ -113,11 +97,10 @@ def fill_samples(
         bbox = mask_bbox(sample.coverage)
         assert bbox is not None
         crop = plan_crop(bbox, (width, height))
-        region = (slice(crop.y, crop.y + crop.height), slice(crop.x, crop.x + crop.width))
+        region = crop.slices
         size = fill_working_size(sample.coverage[region], model.native_size, model.stride)
-        known, keep_mask = to_model_tensors(
-            hide_hole(sample)[region], sample.coverage[region], size
-        )
+        # to_model_tensors hides the hole (known mean), so no ground truth leaks into the border.
+        known, keep_mask = to_model_tensors(sample.truth[region], sample.coverage[region], size)
         prepared.append((region, size, known, keep_mask))
     schedule = settings.schedule()
     tables = diffusion_tables(model.training_betas, settings.steps)
@@ -136,7 +119,7 @@ def fill_samples(
                     schedule,
                     tables,
                     generators=generators,
-                    reverse_step=_reverse_step(settings, model),
+                    reverse_step=settings.step_kind(model.variance_type),
                 )
                 for i, item in zip(chunk, sample_tensor):
                     region = prepared[i][0]
@@ -166,7 +149,7 @@ def resampled_truth(model: LoadedModel, samples: Sequence[Sample]) -> list[np.nd
         bbox = mask_bbox(sample.coverage)
         assert bbox is not None
         crop = plan_crop(bbox, (width, height))
-        region = (slice(crop.y, crop.y + crop.height), slice(crop.x, crop.x + crop.width))
+        region = crop.slices
         size = fill_working_size(sample.coverage[region], model.native_size, model.stride)
         small = Image.fromarray(sample.truth[region]).resize(size, Image.Resampling.LANCZOS)
         back = np.asarray(small.resize((crop.width, crop.height), Image.Resampling.LANCZOS))

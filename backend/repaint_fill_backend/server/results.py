@@ -16,7 +16,7 @@ def result_rgba(request: FillRequest, result: FillResult, index: int) -> np.ndar
     crop = result.crop
     rgba = np.empty((request.image.height, request.image.width, 4), dtype=np.uint8)
     rgba[..., :3] = to_rgb8(request.image)
-    rgba[crop.y : crop.y + crop.height, crop.x : crop.x + crop.width, :3] = result.fills[index]
+    rgba[(*crop.slices, slice(0, 3))] = result.fills[index]
     # Alpha is exactly the wire coverage, so it is 0 wherever the mask is 0 and the host's pixels
     # under the new layer show through unchanged.
     rgba[..., 3] = request.coverage
