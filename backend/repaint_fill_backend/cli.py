@@ -153,7 +153,7 @@ def run_fill(args: argparse.Namespace) -> int:
             "the mask covers the whole image: nothing to match, pure generation", stacklevel=1
         )
     if args.budget is not None:  # the budget picks the schedule once the model is loaded
-        from .bench.budget import check_budget_arguments
+        from .budget import check_budget_arguments
 
         check_budget_arguments(
             args.budget, preset=args.preset, steps=args.steps, jump_length=args.jump_length,
@@ -182,7 +182,7 @@ def run_fill(args: argparse.Namespace) -> int:
     engine = Engine.load(args.model, args.device, args.dtype)
     budget = None
     if args.budget is not None:
-        from .bench.budget import apply_budget
+        from .budget import apply_budget
 
         request, budget = apply_budget(engine, request, args.budget)
         print(budget.summary(), file=sys.stderr)

@@ -73,10 +73,68 @@ def validate_request(request: FillRequest) -> Rect:
         raise ImageInputError(f"variations must be between 1 and {MAX_VARIATIONS}")
     if request.seed is not None and not 0 <= request.seed <= MAX_SEED - MAX_VARIATIONS:
         raise ImageInputError(f"seed must be between 0 and {MAX_SEED - MAX_VARIATIONS}")
-    bbox = mask_bbox(request.coverage)
+    return _bbox_or_error(request.coverage)
+
+
+def _bbox_or_error(coverage: np.ndarray) -> Rect:
+    bbox = mask_bbox(coverage)
     if bbox is None:
         raise ImageInputError("the mask is empty: paint the region to fill in white (255)")
     return bbox
+
+
+def plan_work(
+    model: LoadedModel, coverage: np.ndarray, context_margin: int | None = None
+) -> tuple[Rect, tuple[int, int]]:
+    """(the context crop, the working size the model sees) for a mask over a whole image."""
+    height, width = coverage.shape
+    crop = plan_crop(_bbox_or_error(coverage), (width, height), context_margin)
+    return crop, fill_working_size(coverage[crop.slices], model.native_size, model.stride)
+
+
+@dataclass(frozen=True)
+class PreparedFill:
+    """One image's crop at the working size, ready for the sampler (tensors on the CPU)."""
+
+    crop: Rect
+    size: tuple[int, int]  # working size (w, h)
+    known: torch.Tensor  # (1, 3, h, w) in [-1, 1]
+    keep_mask: torch.Tensor  # (1, 1, h, w), 1 = keep
+
+    def crop_fill(self, sample: torch.Tensor) -> np.ndarray:
+        """One (3, h, w) sample -> the crop-sized (H, W, 3) uint8 fill."""
+        return from_model_tensor(sample, (self.crop.width, self.crop.height))
+
+
+def prepare_fill(
+    model: LoadedModel, rgb: np.ndarray, coverage: np.ndarray, context_margin: int | None = None
+) -> PreparedFill:
+    """Crop the (H, W, 3) uint8 image around the mask and scale it to the working size."""
+    crop, size = plan_work(model, coverage, context_margin)
+    known, keep_mask = to_model_tensors(rgb[crop.slices], coverage[crop.slices], size)
+    return PreparedFill(crop, size, known, keep_mask)
+
+
+def sample_batch(
+    model: LoadedModel,
+    known: torch.Tensor,
+    keep_mask: torch.Tensor,
+    settings: SamplingSettings,
+    seeds: list[int],
+    callback: StepCallback | None = None,
+) -> torch.Tensor:
+    """RePaint on a batch at one working size; item i draws its noise from ``seeds[i]``."""
+    generators = [torch.Generator(device=model.device).manual_seed(s) for s in seeds]
+    return repaint(
+        model.denoiser,
+        known.to(model.device),
+        keep_mask.to(model.device),
+        settings.schedule(),
+        diffusion_tables(model.training_betas, settings.steps),
+        generators=generators,
+        reverse_step=settings.step_kind(model.variance_type),
+        callback=callback,
+    )
 
 
 class Engine:
@@ -93,44 +151,30 @@ class Engine:
 
     def fill(self, request: FillRequest, callback: StepCallback | None = None) -> FillResult:
         """Run RePaint on the request's crop; raises FillCancelled if the callback cancels."""
-        bbox = validate_request(request)
+        validate_request(request)
         with self._lock, torch.inference_mode():
-            return self._fill(request, bbox, callback)
+            return self._fill(request, callback)
 
-    def _fill(self, request: FillRequest, bbox: Rect, callback: StepCallback | None) -> FillResult:
+    def _fill(self, request: FillRequest, callback: StepCallback | None) -> FillResult:
         started = time.perf_counter()
         model = self.model
-        crop = plan_crop(bbox, request.image.size, request.context_margin)
-        rgb = to_rgb8(request.image)[crop.slices]
-        coverage = request.coverage[crop.slices]
-        size = fill_working_size(coverage, model.native_size, model.stride)
-        known, keep_mask = to_model_tensors(rgb, coverage, size)
+        prepared = prepare_fill(
+            model, to_rgb8(request.image), request.coverage, request.context_margin
+        )
         batch = request.variations
-        known = known.to(model.device).expand(batch, -1, -1, -1).contiguous()
-        keep_mask = keep_mask.to(model.device)
+        known = prepared.known.expand(batch, -1, -1, -1).contiguous()
         base_seed = request.seed if request.seed is not None else secrets.randbelow(2**31)
         seeds = [base_seed + i for i in range(batch)]
-        generators = [torch.Generator(device=model.device).manual_seed(s) for s in seeds]
         settings = request.settings
-        schedule = settings.schedule()
-        tables = diffusion_tables(model.training_betas, settings.steps)
-        sample = repaint(
-            model.denoiser,
-            known,
-            keep_mask,
-            schedule,
-            tables,
-            generators=generators,
-            reverse_step=settings.step_kind(model.variance_type),
-            callback=callback,
-        )
-        fills = [from_model_tensor(item, (crop.width, crop.height)) for item in sample]
+        sample = sample_batch(model, known, prepared.keep_mask, settings, seeds, callback)
+        fills = [prepared.crop_fill(item) for item in sample]
+        crop, size = prepared.crop, prepared.size
         report = {
             "model": model.name,
             "device": str(model.device),
             "dtype": dtype_name(model.dtype),
             **asdict(settings),
-            "model_calls": schedule.model_calls,
+            "model_calls": settings.schedule().model_calls,
             "seconds": round(time.perf_counter() - started, 3),
             "seeds": seeds,
             "variations": batch,

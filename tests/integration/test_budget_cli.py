@@ -8,7 +8,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from helpers_backend import box_mask, gradient_image, save_tiny_unet  # noqa: E402
-from repaint_fill_backend.bench.budget import load_curve  # noqa: E402
+from repaint_fill_backend.budget import load_curve  # noqa: E402
 from repaint_fill_backend.cli import main  # noqa: E402
 
 

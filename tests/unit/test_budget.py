@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 import torch
-from repaint_fill_backend.bench.budget import (
+from repaint_fill_backend.budget import (
     CurvePoint,
     check_budget_arguments,
     choose_for_request,
@@ -101,7 +101,7 @@ def test_choose_for_request_measures_at_the_engines_working_size():
     model = fake_model(clock, 0.5, shapes)
     coverage = np.zeros((100, 200), np.uint8)
     coverage[40:60, 80:120] = 255  # 40x20 box -> crop 80x60 (margin 20) -> 64x48 working size
-    choice = choose_for_request(model, coverage, (200, 100), 40.0, clock=clock, curve=CURVE)
+    choice = choose_for_request(model, coverage, 40.0, clock=clock, curve=CURVE)
     assert shapes[-1] == (1, 3, 48, 64)
     assert choice.seconds_per_call == pytest.approx(0.5)
     assert choice.model_calls == 65  # (65 * 1.05 + 2) * 0.5 = 35.1 <= 36; 230 calls would not fit

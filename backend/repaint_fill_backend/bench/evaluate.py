@@ -13,10 +13,10 @@ import numpy as np
 import torch
 from PIL import Image
 
+from ..budget import curve_path, measure_seconds_per_call
 from ..denoiser import LoadedModel
-from ..engine import Engine, FillRequest
+from ..engine import Engine, FillRequest, plan_work
 from ..presets import PRESETS
-from .budget import curve_path, measure_seconds_per_call, request_working_size
 from .common import our_denoiser
 from .masks import box
 from .quality import (
@@ -63,7 +63,7 @@ def run_quality_and_targets(
     bf16_check = _bf16_check(model, sweep_samples, sweep_rows, plan.batch, log)
 
     box_image, box_coverage = _box_case(images[0][1])
-    size = request_working_size(model, box_coverage, box_image.size, None)
+    _, size = plan_work(model, box_coverage)
     seconds_per_call = measure_seconds_per_call(model, size, 1)
     limits = {"fast": FAST_LIMIT_SECONDS, "balanced": BALANCED_LIMIT_SECONDS}
     recommended = recommend_presets(sweep_rows, seconds_per_call, limits, PRESET_MARGIN)
@@ -276,6 +276,7 @@ def _choice_note(seconds_per_call: float, size: tuple[int, int]) -> str:
         f"{seconds_per_call:.3f} s here. Each preset is the sweep point with the lowest SWD whose "
         f"estimated time (calls x 1.05 + 2 measuring calls, x per-call time) fits "
         f"{PRESET_MARGIN:.0%} of its limit (fast 20 s, balanced 60 s); the margin absorbs the "
-        "shared machine's noise. The same rule, on the same curve (bench/curve.json), is what "
-        "`fill --budget SECONDS` applies at run time."
+        "shared machine's noise. The same rule, on the same curve (the package's "
+        "quality_curve.json), is what `fill --budget SECONDS` and the API's `budget` apply at run "
+        "time."
     )

@@ -15,17 +15,9 @@ import torch
 from PIL import Image
 
 from ..denoiser import LoadedModel
-from ..imaging import (
-    composite,
-    fill_working_size,
-    from_model_tensor,
-    mask_bbox,
-    plan_crop,
-    to_model_tensors,
-)
+from ..engine import PreparedFill, plan_work, prepare_fill, sample_batch
+from ..imaging import composite
 from ..presets import SamplingSettings
-from ..sampler import repaint
-from ..schedule import diffusion_tables
 from .masks import MASKS
 from .metrics import FillScores, score_fill
 
@@ -89,54 +81,33 @@ def fill_samples(
     batch: int,
     seed: int = 0,
 ) -> list[np.ndarray]:
-    """Fill every sample like the engine does (crop, scale to the working size, RePaint, scale
-    back, composite), batching samples that share a working size."""
-    prepared = []
-    for sample in samples:
-        height, width = sample.coverage.shape
-        bbox = mask_bbox(sample.coverage)
-        assert bbox is not None
-        crop = plan_crop(bbox, (width, height))
-        region = crop.slices
-        size = fill_working_size(sample.coverage[region], model.native_size, model.stride)
-        # to_model_tensors hides the hole (known mean), so no ground truth leaks into the border.
-        known, keep_mask = to_model_tensors(sample.truth[region], sample.coverage[region], size)
-        prepared.append((region, size, known, keep_mask))
-    schedule = settings.schedule()
-    tables = diffusion_tables(model.training_betas, settings.steps)
+    """Fill every sample through the engine's own steps (prepare_fill, sample_batch, crop_fill,
+    composite), batching samples that share a working size; sample i uses seed + i."""
+    prepared = [prepare_fill(model, s.truth, s.coverage) for s in samples]
     results: list[np.ndarray | None] = [None] * len(samples)
-    order = sorted(range(len(samples)), key=lambda i: prepared[i][1])
+    order = sorted(range(len(samples)), key=lambda i: prepared[i].size)
     with torch.inference_mode():
         for start in range(0, len(order), batch):
             for chunk in _split_by_size(order[start : start + batch], prepared):
-                known = torch.cat([prepared[i][2] for i in chunk]).to(model.device)
-                keep_mask = torch.cat([prepared[i][3] for i in chunk]).to(model.device)
-                generators = [torch.Generator().manual_seed(seed + i) for i in chunk]
-                sample_tensor = repaint(
-                    model.denoiser,
-                    known,
-                    keep_mask,
-                    schedule,
-                    tables,
-                    generators=generators,
-                    reverse_step=settings.step_kind(model.variance_type),
-                )
-                for i, item in zip(chunk, sample_tensor):
-                    region = prepared[i][0]
+                known = torch.cat([prepared[i].known for i in chunk])
+                keep_mask = torch.cat([prepared[i].keep_mask for i in chunk])
+                seeds = [seed + i for i in chunk]
+                sampled = sample_batch(model, known, keep_mask, settings, seeds)
+                for i, item in zip(chunk, sampled):
+                    region = prepared[i].crop.slices
                     truth, coverage = samples[i].truth, samples[i].coverage
-                    crop_h = region[0].stop - region[0].start
-                    crop_w = region[1].stop - region[1].start
-                    fill = from_model_tensor(item, (crop_w, crop_h))
                     result = truth.copy()
-                    result[region] = composite(truth[region], fill, coverage[region])
+                    result[region] = composite(
+                        truth[region], prepared[i].crop_fill(item), coverage[region]
+                    )
                     results[i] = result
     return [r for r in results if r is not None]
 
 
-def _split_by_size(indices: list[int], prepared: list) -> list[list[int]]:
+def _split_by_size(indices: list[int], prepared: list[PreparedFill]) -> list[list[int]]:
     chunks: dict[tuple[int, int], list[int]] = {}
     for i in indices:
-        chunks.setdefault(prepared[i][1], []).append(i)
+        chunks.setdefault(prepared[i].size, []).append(i)
     return list(chunks.values())
 
 
@@ -145,12 +116,8 @@ def resampled_truth(model: LoadedModel, samples: Sequence[Sample]) -> list[np.nd
     the sharpest fill a model working at that size can return, a bound for the sharpness ratio."""
     results = []
     for sample in samples:
-        height, width = sample.coverage.shape
-        bbox = mask_bbox(sample.coverage)
-        assert bbox is not None
-        crop = plan_crop(bbox, (width, height))
+        crop, size = plan_work(model, sample.coverage)
         region = crop.slices
-        size = fill_working_size(sample.coverage[region], model.native_size, model.stride)
         small = Image.fromarray(sample.truth[region]).resize(size, Image.Resampling.LANCZOS)
         back = np.asarray(small.resize((crop.width, crop.height), Image.Resampling.LANCZOS))
         result = sample.truth.copy()
@@ -206,11 +173,4 @@ def summarise(result: MethodResult, samples: Sequence[Sample]) -> list[dict]:
 
 def keep_fraction_at_working_size(model: LoadedModel, sample: Sample) -> float:
     """Share of the working-size pixels the sampler treats as known (1 = keep)."""
-    height, width = sample.coverage.shape
-    bbox = mask_bbox(sample.coverage)
-    assert bbox is not None
-    crop = plan_crop(bbox, (width, height))
-    region = (slice(crop.y, crop.y + crop.height), slice(crop.x, crop.x + crop.width))
-    size = fill_working_size(sample.coverage[region], model.native_size, model.stride)
-    _, keep_mask = to_model_tensors(sample.truth[region], sample.coverage[region], size)
-    return float(keep_mask.mean())
+    return float(prepare_fill(model, sample.truth, sample.coverage).keep_mask.mean())

@@ -263,7 +263,7 @@ def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
         "--curve",
         type=Path,
         help="where to write the quality curve "
-        "(default: the package's bench/curve.json; --quick: the docs folder)",
+        "(default: the package's quality_curve.json; --quick: the docs folder)",
     )
     parser.add_argument("--threads", type=int, help="torch threads (default: cores - 1)")
     parser.add_argument(

@@ -1,9 +1,10 @@
 """A time budget: measure one model call here, pick the best schedule that fits.
 
 "Best" comes from the quality-per-model-call curve that ``repaint-fill bench`` measures for the
-embedded model and stores next to this module (curve.json): the lowest texture distance (SWD)
-among the schedules whose estimated time fits the budget. Only torch and the standard library are
-used here: the server and the CLI import it without the [bench] extras.
+embedded model and stores next to this module (quality_curve.json): the lowest texture distance
+(SWD) among the schedules whose estimated time fits the budget. The same curve serves every model:
+which schedules are worth their calls is a property of the sampler more than of the weights.
+Used by ``repaint-fill fill --budget`` and the server's ``budget`` job parameter.
 """
 
 from __future__ import annotations
@@ -17,12 +18,12 @@ from pathlib import Path
 
 import torch
 
-from ..denoiser import LoadedModel
-from ..imaging import fill_working_size, mask_bbox, plan_crop
-from ..presets import SamplingSettings
-from ..schedule import ScheduleError, diffusion_tables
+from .denoiser import LoadedModel
+from .engine import Engine, FillRequest, plan_work
+from .presets import SamplingSettings
+from .schedule import ScheduleError, diffusion_tables
 
-CURVE_FILE = "curve.json"
+CURVE_FILE = "quality_curve.json"
 # Per-step work besides the model (noise draws, the step's arithmetic) and the two measuring
 # calls are small but not zero; the margin keeps a contended machine inside the budget.
 SAMPLER_OVERHEAD = 1.05
@@ -81,7 +82,7 @@ class BudgetChoice:
 
 
 def curve_path() -> Path:
-    return Path(str(resources.files("repaint_fill_backend.bench") / CURVE_FILE))
+    return Path(str(resources.files("repaint_fill_backend") / CURVE_FILE))
 
 
 def load_curve(path: Path | None = None) -> list[CurvePoint]:
@@ -107,15 +108,24 @@ def choose_schedule(
     seconds_per_call: float,
     budget_seconds: float,
     margin: float = DEFAULT_MARGIN,
+    max_model_calls: int | None = None,
 ) -> BudgetChoice:
     """The lowest-SWD point whose estimated time fits ``margin * budget``; ties go to fewer calls.
 
     When nothing fits, the cheapest point is returned with ``fits=False`` (the caller says so).
+    Points dearer than ``max_model_calls`` (a server's limit) are never considered.
     """
     if budget_seconds <= 0:
         raise ScheduleError(f"the time budget must be positive, got {budget_seconds}")
     if not curve:
         raise ScheduleError("no quality curve to choose from; run `repaint-fill bench`")
+    if max_model_calls is not None:
+        curve = [p for p in curve if p.model_calls <= max_model_calls]
+        if not curve:
+            raise ScheduleError(
+                f"every schedule on the quality curve needs more than {max_model_calls} model "
+                "calls, the most this job may make; ask for fewer variations"
+            )
     limit = budget_seconds * margin
     fitting = [p for p in curve if estimate_seconds(p.model_calls, seconds_per_call) <= limit]
     if fitting:
@@ -156,57 +166,66 @@ def _synchronize(device: torch.device) -> None:
         torch.mps.synchronize()
 
 
-def request_working_size(
-    model: LoadedModel, coverage, image_size: tuple[int, int], margin: int | None
-) -> tuple[int, int]:
-    """The working size the engine will use for this mask (same crop plan, same scaling)."""
-    bbox = mask_bbox(coverage)
-    if bbox is None:
-        raise ScheduleError("the mask is empty: nothing to budget for")
-    crop = plan_crop(bbox, image_size, margin)
-    return fill_working_size(coverage[crop.slices], model.native_size, model.stride)
-
-
 def choose_for_request(
     model: LoadedModel,
     coverage,
-    image_size: tuple[int, int],
     budget_seconds: float,
     *,
     variations: int = 1,
     context_margin: int | None = None,
+    max_model_calls: int | None = None,
     clock: Clock = time.perf_counter,
     curve: Sequence[CurvePoint] | None = None,
 ) -> BudgetChoice:
     """Measure a call at this request's working size and batch, then choose from the curve."""
     if budget_seconds <= 0:
         raise ScheduleError(f"the time budget must be positive, got {budget_seconds}")
-    size = request_working_size(model, coverage, image_size, context_margin)
+    _, size = plan_work(model, coverage, context_margin)
     seconds_per_call = measure_seconds_per_call(model, size, variations, clock)
     return choose_schedule(
-        curve if curve is not None else load_curve(), seconds_per_call, budget_seconds
+        curve if curve is not None else load_curve(),
+        seconds_per_call,
+        budget_seconds,
+        max_model_calls=max_model_calls,
     )
 
 
-def check_budget_arguments(budget: float | None, **explicit: object) -> None:
-    """A budget chooses the schedule itself: refuse it together with explicit schedule options."""
+def check_budget_arguments(
+    budget: float | None, spell: Callable[[str], str] | None = None, **explicit: object
+) -> None:
+    """A budget chooses the schedule itself: refuse it together with explicit schedule options.
+
+    ``spell`` names an option for the message (default: a command-line flag, ``--jump-length``).
+    """
+    name = spell or (lambda option: "--" + option.replace("_", "-"))
     if budget is not None and budget <= 0:
-        raise ScheduleError(f"--budget must be a positive number of seconds, got {budget:g}")
-    given = [name for name, value in explicit.items() if value is not None]
+        raise ScheduleError(
+            f"{name('budget')} must be a positive number of seconds, got {budget:g}"
+        )
+    given = [option for option, value in explicit.items() if value is not None]
     if budget is not None and given:
-        options = ", ".join("--" + name.replace("_", "-") for name in given)
-        raise ScheduleError(f"--budget chooses the schedule itself; drop {options} or --budget")
+        options = ", ".join(name(option) for option in given)
+        raise ScheduleError(
+            f"{name('budget')} chooses the schedule itself; drop {options} or {name('budget')}"
+        )
 
 
-def apply_budget(engine, request, budget_seconds: float, clock: Clock = time.perf_counter):
-    """(request with the chosen settings, the choice) for an Engine and a FillRequest."""
+def apply_budget(
+    engine: Engine,
+    request: FillRequest,
+    budget_seconds: float,
+    *,
+    max_model_calls: int | None = None,
+    clock: Clock = time.perf_counter,
+) -> tuple[FillRequest, BudgetChoice]:
+    """(request with the chosen settings, the choice); measures on the engine's model."""
     choice = choose_for_request(
         engine.model,
         request.coverage,
-        request.image.size,
         budget_seconds,
         variations=request.variations,
         context_margin=request.context_margin,
+        max_model_calls=max_model_calls,
         clock=clock,
     )
     return replace(request, settings=choice.settings), choice
