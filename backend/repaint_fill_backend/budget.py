@@ -29,6 +29,7 @@ CURVE_FILE = "quality_curve.json"
 SAMPLER_OVERHEAD = 1.05
 MEASURING_CALLS = 2
 DEFAULT_MARGIN = 0.9
+MAX_BUDGET_SECONDS = 24 * 3600.0
 
 Clock = Callable[[], float]
 

@@ -35,6 +35,7 @@ from helpers_server import (  # noqa: E402
     submit,
     wait_for_state,
 )
+from repaint_fill_backend.budget import load_curve  # noqa: E402
 
 MAX_PIXELS = SHARED_MAX_PIXELS
 pytestmark = pytest.mark.slow
@@ -327,6 +328,9 @@ def test_empty_mask_is_400(server: RunningServer):
         ),
         ("not json", 422, "JSON"),
         ([1, 2], 422, "object"),
+        ({"budget": 0}, 422, "budget"),
+        ({"budget": 30, "steps": 10}, 422, "drop steps"),
+        ({"budget": 30, "preset": "paper"}, 422, "drop preset"),
     ],
 )
 def test_bad_params_are_refused_with_a_message(server: RunningServer, params, status, words):
@@ -334,6 +338,44 @@ def test_bad_params_are_refused_with_a_message(server: RunningServer, params, st
     with server.client() as client:
         answer = client.post("/v1/jobs", files=job_files(), data={"params": text})
     assert words in assert_error_shape(answer, status)
+
+
+def test_a_budget_job_picks_a_schedule_from_the_curve_and_reports_it(server: RunningServer):
+    curve = {
+        (p.settings.steps, p.settings.jump_length, p.settings.jump_n_sample, p.model_calls)
+        for p in load_curve()
+    }
+    with server.client() as client:
+        answer = submit(client, {"budget": 30, "seed": 5}, job_files())
+        assert answer.status_code == 202, answer.text
+        upper_bound = answer.json()["total"]
+        status = wait_for_state(client, answer.json()["id"], ("done", "failed", "cancelled"))
+    assert status["state"] == "done", status
+    budget = status["budget"]
+    assert budget["budget_seconds"] == 30 and budget["seconds_per_call"] > 0
+    assert status["model_calls"] == status["total"] == budget["model_calls"] <= upper_bound
+    picked = budget["picked"]
+    walk = (picked["steps"], picked["jump_length"], picked["jump_n_sample"], budget["model_calls"])
+    assert walk in curve
+    assert budget["fits"] and budget["estimated_seconds"] <= 30
+    line = next(line for line in server.log().splitlines() if status["id"] in line)
+    assert "preset=budget=30s" in line
+
+
+def test_a_budget_below_any_schedule_runs_the_cheapest_and_says_so(server: RunningServer):
+    cheapest = min(p.model_calls for p in load_curve())
+    with server.client() as client:
+        answer = submit(client, {"budget": 0.0001}, job_files())
+        assert answer.status_code == 202, answer.text
+        status = wait_for_state(client, answer.json()["id"], ("done", "failed", "cancelled"))
+    assert status["state"] == "done", status
+    assert status["budget"]["fits"] is False
+    assert status["model_calls"] == status["budget"]["model_calls"] == cheapest
+
+
+def test_a_job_without_budget_reports_none(server: RunningServer):
+    _, status = run_fast_job(server, FAST, job_files())
+    assert status["state"] == "done" and status["budget"] is None
 
 
 def test_missing_file_is_422(server: RunningServer):

@@ -12,6 +12,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import ValidationError
 
 from .. import __version__
+from ..budget import check_budget_arguments, load_curve
 from ..catalog import known_models
 from ..engine import Engine, FillRequest, validate_request
 from ..imaging import coverage_from_mask
@@ -19,6 +20,7 @@ from ..presets import DEFAULT_PRESET, resolve_settings
 from .errors import ApiError, describe_validation_error, install_error_handlers
 from .jobs import EngineFactory, JobManager, QueueLimits
 from .limits import BodySizeLimit, decode_png
+from .records import BudgetAsk
 from .schemas import (
     ERROR_RESPONSES,
     Health,
@@ -33,7 +35,7 @@ from .settings import ServerSettings
 
 PARAMS_HELP = (
     "JSON object with the optional keys preset, steps, jump_length, jump_n_sample, seed, "
-    "variations, model (unknown keys are refused)"
+    "variations, model, budget (seconds; instead of preset and steps) (unknown keys are refused)"
 )
 PARAMS_EXAMPLE = '{"preset": "fast", "seed": 7, "variations": 2}'
 RESULT_RESPONSE = {
@@ -123,10 +125,14 @@ def _job_routes(settings: ServerSettings, manager: JobManager) -> APIRouter:
     ) -> JobCreated:
         job_params = parse_params(params)
         check_model(settings, manager, job_params.model)
-        request = build_request(settings, job_params, image, mask)
-        preset = job_params.preset.value if job_params.preset else DEFAULT_PRESET
-        total = request.settings.schedule().model_calls
-        job = manager.submit(request, job_params.model, preset, total)
+        budget, total = plan_budget(settings, job_params)
+        request = build_request(settings, job_params, image, mask, budget is not None)
+        if budget is not None:
+            preset = f"budget={budget.seconds:g}s"
+        else:
+            preset = job_params.preset.value if job_params.preset else DEFAULT_PRESET
+            total = request.settings.schedule().model_calls
+        job = manager.submit(request, job_params.model, preset, total, budget)
         return JobCreated(id=job.id, state=job.state, total=total)
 
     @router.get("/{job_id}", response_model=JobStatus, summary="state and progress of a job")
@@ -206,10 +212,41 @@ def parse_params(text: str) -> JobParams:
         raise ApiError(422, "invalid_params", describe_validation_error(error)) from error
 
 
+def plan_budget(settings: ServerSettings, params: JobParams) -> tuple[BudgetAsk | None, int]:
+    """(the job's budget, the most model calls it may pick) or (None, 0) without a budget."""
+    if params.budget is None:
+        return None, 0
+    check_budget_arguments(
+        params.budget,
+        spell=str,
+        preset=params.preset,
+        steps=params.steps,
+        jump_length=params.jump_length,
+        jump_n_sample=params.jump_n_sample,
+    )
+    per_call_limit = settings.max_model_calls // params.variations
+    affordable = [p.model_calls for p in load_curve() if p.model_calls <= per_call_limit]
+    if not affordable:
+        raise ApiError(
+            413,
+            "too_much_work",
+            f"the server allows {settings.max_model_calls} model calls per job and no schedule "
+            f"fits that with {params.variations} variations: ask for fewer variations",
+        )
+    return BudgetAsk(params.budget, per_call_limit), max(affordable)
+
+
 def build_request(
-    settings: ServerSettings, params: JobParams, image: UploadFile, mask: UploadFile
+    settings: ServerSettings,
+    params: JobParams,
+    image: UploadFile,
+    mask: UploadFile,
+    budgeted: bool = False,
 ) -> FillRequest:
-    """Resolve sampling settings and decode the uploads; every problem is a 4xx with a message."""
+    """Resolve sampling settings and decode the uploads; every problem is a 4xx with a message.
+
+    With a budget the settings are the default preset's until the worker picks its own.
+    """
     sampling = resolve_settings(
         params.preset.value if params.preset else None,
         steps=params.steps,
@@ -217,7 +254,7 @@ def build_request(
         jump_n_sample=params.jump_n_sample,
     )
     work = sampling.schedule().model_calls * params.variations
-    if work > settings.max_model_calls:
+    if not budgeted and work > settings.max_model_calls:
         raise ApiError(
             413,
             "too_much_work",

@@ -19,6 +19,7 @@ from typing import NamedTuple
 
 import torch
 
+from ..budget import apply_budget
 from ..devices import DeviceError, dtype_name
 from ..engine import Engine, FillRequest, FillResult, cancellable
 from ..imaging import ImageInputError
@@ -26,6 +27,7 @@ from ..models import ModelError
 from ..sampler import FillCancelled, StepInfo
 from ..schedule import ScheduleError
 from .records import (
+    BudgetAsk,
     Job,
     JobExpired,
     JobNotFound,
@@ -94,7 +96,14 @@ class JobManager:
     def start(self) -> None:
         self._thread.start()
 
-    def submit(self, request: FillRequest, model: str | None, preset: str, total: int) -> Job:
+    def submit(
+        self,
+        request: FillRequest,
+        model: str | None,
+        preset: str,
+        total: int,
+        budget: BudgetAsk | None = None,
+    ) -> Job:
         """Queue a job; raises QueueFull or ShuttingDown."""
         with self._lock:
             self._prune()
@@ -110,6 +119,7 @@ class JobManager:
                 total,
                 request.variations,
                 request.image.size,
+                budget,
             )
             self._jobs[job.id] = job
             self._queue.append(job)
@@ -242,6 +252,7 @@ class JobManager:
             seeds=list(job.seeds),
             model_calls=job.step if job.state == JobState.done else None,
             seconds=job.seconds,
+            budget=job.budget_report,
             error=job.error,
         )
 
@@ -303,9 +314,16 @@ class JobManager:
             if job.cancel_requested.is_set():
                 raise FillCancelled("cancelled before it started")
             engine = self._engine_for(job.model)
+            request = job.request
+            if job.budget is not None:
+                request, choice = apply_budget(
+                    engine, request, job.budget.seconds, max_model_calls=job.budget.max_model_calls
+                )
+                with self._lock:
+                    job.total, job.budget_report = choice.model_calls, choice.report()
             on_step = cancellable(job.cancel_requested.is_set, lambda i: self._progress(job, i))
-            result = engine.fill(job.request, on_step)
-            pngs = [result_png(job.request, result, i) for i in range(len(result.fills))]
+            result = engine.fill(request, on_step)
+            pngs = [result_png(request, result, i) for i in range(len(result.fills))]
             return Outcome(JobState.done, None, result, pngs)
         except FillCancelled:
             return Outcome(JobState.cancelled)

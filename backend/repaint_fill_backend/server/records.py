@@ -34,6 +34,14 @@ class NotReady(Exception):
     """The job has no result (yet): it is queued, running, failed or cancelled."""
 
 
+@dataclass(frozen=True)
+class BudgetAsk:
+    """A job's time budget: the worker measures a call and picks a schedule within it."""
+
+    seconds: float
+    max_model_calls: int  # the server's work limit for this job's batch
+
+
 @dataclass(eq=False)
 class Job:
     id: str
@@ -43,6 +51,8 @@ class Job:
     total: int
     variations: int
     size: tuple[int, int]
+    budget: BudgetAsk | None = None
+    budget_report: dict | None = None
     state: JobState = JobState.queued
     step: int = 0
     eta: float | None = None

@@ -6,6 +6,7 @@ from enum import Enum
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ..budget import MAX_BUDGET_SECONDS
 from ..engine import MAX_SEED, MAX_VARIATIONS
 from ..presets import PRESETS
 from ..schedule import MAX_STEPS
@@ -29,6 +30,15 @@ class JobParams(BaseModel):
     model: str | None = Field(
         None, min_length=1, max_length=500, description="a model from GET /v1/models"
     )
+    budget: float | None = Field(
+        None,
+        gt=0,
+        le=MAX_BUDGET_SECONDS,
+        description=(
+            "seconds: the server measures one model call and picks the best schedule that fits "
+            "(not together with preset, steps, jump_length, jump_n_sample)"
+        ),
+    )
 
 
 class JobState(str, Enum):
@@ -51,7 +61,30 @@ class ErrorResponse(BaseModel):
 class JobCreated(BaseModel):
     id: str
     state: JobState
-    total: int = Field(description="model calls the job will make")
+    total: int = Field(
+        description="model calls the job will make (with a budget: at most this many; the "
+        "job's status gives the exact number once it runs)"
+    )
+
+
+class PickedSchedule(BaseModel):
+    steps: int
+    jump_length: int
+    jump_n_sample: int
+    start_resampling: int | None
+    reverse_step: str
+    eta: float
+
+
+class BudgetReport(BaseModel):
+    """What a time budget picked, once the job has measured one model call."""
+
+    budget_seconds: float
+    seconds_per_call: float = Field(description="one model call at this job's size and batch")
+    picked: PickedSchedule
+    model_calls: int
+    estimated_seconds: float
+    fits: bool = Field(description="false: even the cheapest schedule is over the budget")
 
 
 class JobStatus(BaseModel):
@@ -66,6 +99,7 @@ class JobStatus(BaseModel):
     seeds: list[int] = Field(default_factory=list, description="seeds used (when done)")
     model_calls: int | None = None
     seconds: float | None = Field(None, description="sampling time (when done)")
+    budget: BudgetReport | None = Field(None, description="with a budget, once it has chosen")
     error: ErrorDetail | None = None
 
 
