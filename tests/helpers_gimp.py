@@ -16,13 +16,9 @@ import os
 import random
 import re
 import shutil
-import signal
-import socket
 import subprocess
-import sys
 import threading
 import time
-import urllib.request
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -31,6 +27,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from helpers_installer import install_plugin_skip_backend
+from helpers_server import running_server
 from PIL import Image
 
 REPO = Path(__file__).resolve().parents[1]
@@ -225,36 +222,6 @@ def remove_work(run: GimpRun) -> None:
 # --- fixtures and checks shared by the GIMP test modules ------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def wait_healthy(url: str, process: subprocess.Popen, timeout: float = 180.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"backend exited with {process.returncode}")
-        try:
-            with urllib.request.urlopen(url + "/v1/health", timeout=2):
-                return
-        except OSError:
-            time.sleep(0.3)
-    raise RuntimeError("backend did not become healthy")
-
-
-def model_argument(tmp: Path) -> str:
-    """The embedded model when it is shipped; else a tiny random diffusers UNet (fast on CPU)."""
-    from repaint_fill_backend.models import embedded_model_dir
-
-    if (embedded_model_dir() / "unet" / "config.json").is_file():  # what load_model requires
-        return "embedded"
-    from helpers_backend import save_tiny_unet
-
-    return str(save_tiny_unet(tmp / "tiny-unet"))
-
-
 @pytest.fixture(scope="session")
 def chroot() -> Path:
     if os.geteuid() != 0:
@@ -268,39 +235,8 @@ def chroot() -> Path:
 @pytest.fixture(scope="session")
 def backend(tmp_path_factory):
     """A real `repaint-fill serve` on 127.0.0.1 (the chroot shares the host network)."""
-    tmp = tmp_path_factory.mktemp("gimp-backend")
-    port = free_port()
-    token_file = tmp / "token"
-    command = [
-        sys.executable,
-        "-m",
-        "repaint_fill_backend.cli",
-        "serve",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--token-file",
-        str(token_file),
-        "--model",
-        model_argument(tmp),
-        "--threads",
-        "1",  # the CI machine is small and shared
-    ]
-    log = open(tmp / "serve.log", "wb")  # noqa: SIM115 - closed below
-    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_healthy(url, process)
-        yield url, token_file.read_text().strip()
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        log.close()
+    with running_server(tmp_path_factory.mktemp("gimp-backend")) as server:
+        yield server.url, server.token
 
 
 def make_case(

@@ -11,18 +11,10 @@ tests/hosts/test_krita.py).
 import email.parser
 import email.policy
 import json
-import shutil
-import socket
-import subprocess
-import sys
 import threading
-import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -212,114 +204,3 @@ def serve_forever_on(port: int, token_file: str, pid_file: str) -> None:
         handle.write("test-token")
     server = StandInBackend(port=port)
     server.serve_forever()
-
-
-# --- the real backend -------------------------------------------------------------------------
-
-
-def _embedded_model_present() -> bool:
-    try:
-        import repaint_fill_backend
-    except ImportError:
-        return False
-    folder = Path(repaint_fill_backend.__file__).parent / "weights" / "embedded"
-    return folder.is_dir() and any(folder.iterdir())
-
-
-def tiny_unet_dir(folder: Path) -> Path:
-    """Save a tiny random diffusers UNet2DModel (bare folder) for when no embedded model exists."""
-    import torch
-    from diffusers import UNet2DModel
-
-    torch.manual_seed(0)
-    UNet2DModel(
-        sample_size=32,
-        in_channels=3,
-        out_channels=3,
-        layers_per_block=1,
-        block_out_channels=(16, 32),
-        norm_num_groups=8,
-        down_block_types=("DownBlock2D", "DownBlock2D"),
-        up_block_types=("UpBlock2D", "UpBlock2D"),
-    ).save_pretrained(folder)
-    return folder
-
-
-def backend_command() -> list[str]:
-    """How to run `repaint-fill` (console script, or the module when only the package exists)."""
-    found = shutil.which("repaint-fill")
-    return [found] if found else [sys.executable, "-m", "repaint_fill_backend.cli"]
-
-
-@contextmanager
-def real_backend(workdir: Path, startup_timeout: float = 180) -> Iterator[tuple[str, Path]]:
-    """Run the real `repaint-fill serve` on a random loopback port; yields (url, token file).
-
-    Uses the embedded model when the package ships it, else a tiny random UNet (the tests check
-    plumbing, not picture quality). Fails the calling test when the backend does not come up.
-    """
-
-    workdir.mkdir(parents=True, exist_ok=True)
-    model = "embedded" if _embedded_model_present() else str(tiny_unet_dir(workdir / "tiny-unet"))
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    token_file = workdir / "token"
-    log_path = workdir / "serve.log"
-    command = backend_command() + [
-        "serve",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--token-file",
-        str(token_file),
-        "--model",
-        model,
-        "--device",
-        "cpu",
-        "--threads",
-        "1",
-    ]
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen(
-            command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_healthy(url, process, log_path, startup_timeout)
-        deadline = time.monotonic() + 10
-        while not token_file.exists() and time.monotonic() < deadline:
-            time.sleep(0.1)
-        yield url, token_file
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
-def _wait_healthy(url: str, process: subprocess.Popen, log_path: Path, timeout: float) -> None:
-    import pytest
-    from repaint_fill_core.client import BackendClient
-    from repaint_fill_core.errors import BackendUnavailable
-
-    probe = BackendClient(url, None, timeout=2)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(
-                f"`repaint-fill serve` exited ({process.returncode}):\n"
-                + log_path.read_text(errors="replace")[-3000:]
-            )
-        try:
-            probe.health()
-            return
-        except BackendUnavailable:
-            time.sleep(0.3)
-    pytest.fail(
-        f"`repaint-fill serve` not healthy after {timeout} s:\n"
-        + log_path.read_text(errors="replace")[-3000:]
-    )

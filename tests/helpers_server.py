@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -93,9 +94,29 @@ def tiny_model(folder: Path) -> Path:
     return folder
 
 
+def shipped_or_tiny_model(folder: Path) -> str:
+    """``embedded`` when the package ships it (what users get), else a tiny random UNet: the host
+    tests check plumbing, not picture quality."""
+    from repaint_fill_backend.models import embedded_model_dir
+
+    if (embedded_model_dir() / "unet" / "config.json").is_file():  # what load_model requires
+        return "embedded"
+    return str(tiny_model(folder / "tiny"))
+
+
+@contextmanager
+def running_server(folder: Path, model: str | Path | None = None) -> Iterator[RunningServer]:
+    """A real `repaint-fill serve` for the plug-in and client tests, stopped on exit."""
+    server = start_server(folder, model or shipped_or_tiny_model(folder))
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
 def start_server(
     folder: Path,
-    model: Path,
+    model: str | Path,
     *extra: str,
     token_file: Path | None = None,
     env: dict[str, str] | None = None,
@@ -108,7 +129,7 @@ def start_server(
 
 def launch_server(
     folder: Path,
-    model: Path,
+    model: str | Path,
     *extra: str,
     token_file: Path | None = None,
     env: dict[str, str] | None = None,

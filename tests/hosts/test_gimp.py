@@ -29,13 +29,13 @@ from helpers_gimp import (  # noqa: E402
     backend,
     check_fill,
     chroot,
-    free_port,
     make_case,
     new_items,
     remove_work,
     result_of,
     run_gimp_cases,
 )
+from helpers_server import free_port  # noqa: E402
 
 pytestmark = [pytest.mark.gimp, pytest.mark.slow]
 

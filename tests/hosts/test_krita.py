@@ -7,7 +7,6 @@ layer exported as PNG, the user's layer before/after, and the .kra after one und
 
 import json
 import re
-import socket
 import sys
 import zipfile
 from pathlib import Path
@@ -19,6 +18,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
 import krita_harness  # noqa: E402
+from helpers_server import free_port  # noqa: E402
 
 pytestmark = [
     pytest.mark.krita,
@@ -48,19 +48,13 @@ CASES = [
 ]
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def backend(tmp_path_factory: pytest.TempPathFactory):
     """The real `repaint-fill serve` (embedded or tiny model) on loopback: (url, token file)."""
-    from helpers_krita import real_backend
+    from helpers_server import running_server
 
-    with real_backend(tmp_path_factory.mktemp("backend")) as running:
-        yield running
+    with running_server(tmp_path_factory.mktemp("backend")) as server:
+        yield server.url, server.token_file
 
 
 @pytest.fixture(scope="module")
@@ -87,7 +81,7 @@ def krita_run(tmp_path_factory: pytest.TempPathFactory, backend) -> dict:
         "out_dir": str(out),
         "cases": CASES,
         "backend_url": url,
-        "down_url": f"http://127.0.0.1:{_free_port()}",
+        "down_url": f"http://127.0.0.1:{free_port()}",
         "steps": FEW_STEPS,
     }
     spec_path = out / "spec.json"

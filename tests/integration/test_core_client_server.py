@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from helpers_krita import real_backend  # noqa: E402
+from helpers_server import running_server, serve_command, tiny_model  # noqa: E402
 from repaint_fill_core.client import BackendClient, run_job  # noqa: E402
 from repaint_fill_core.config import PluginConfig, read_token  # noqa: E402
 from repaint_fill_core.errors import BackendError, Cancelled  # noqa: E402
@@ -23,8 +23,8 @@ FEW_STEPS = {"preset": "fast", "steps": 10}
 
 @pytest.fixture(scope="module")
 def backend(tmp_path_factory: pytest.TempPathFactory):
-    with real_backend(tmp_path_factory.mktemp("serve")) as running:
-        yield running
+    with running_server(tmp_path_factory.mktemp("serve")) as server:
+        yield server.url, server.token_file
 
 
 def _crop() -> tuple:
@@ -117,20 +117,17 @@ def test_launcher_starts_the_configured_real_backend(tmp_path: Path) -> None:
     import signal
     import socket
 
-    from helpers_krita import backend_command, tiny_unet_dir
-
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     token_file, pid_file = tmp_path / "token", tmp_path / "serve.pid"
-    serve = backend_command() + [
-        "serve",
+    serve = serve_command() + [
         "--port",
         str(port),
         "--token-file",
         str(token_file),
         "--model",
-        str(tiny_unet_dir(tmp_path / "tiny")),
+        str(tiny_model(tmp_path / "tiny")),
         "--device",
         "cpu",
         "--threads",
