@@ -236,7 +236,7 @@ def chroot() -> Path:
 def backend(tmp_path_factory):
     """A real `repaint-fill serve` on 127.0.0.1 (the chroot shares the host network)."""
     with running_server(tmp_path_factory.mktemp("gimp-backend")) as server:
-        yield server.url, server.token
+        yield server
 
 
 def make_case(

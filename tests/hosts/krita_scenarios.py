@@ -136,6 +136,7 @@ def run_case(case, spec, out):
     app.writeSetting("RePaintFill", "variations", str(case.get("variations", 1)))
     app.writeSetting("RePaintFill", "steps", str(spec.get("steps", 0)))
     app.writeSetting("RePaintFill", "feather", str(case.get("feather", 0)))
+    app.writeSetting("RePaintFill", "time_budget", str(case.get("time_budget", 0)))
     # Only backend_down overrides the URL: the other fills find the backend (URL and token file)
     # through the plugin.json the installer wrote.
     if case.get("backend_down"):

@@ -103,6 +103,7 @@ def _cases(url: str) -> list[dict]:
             plugin_json=config,
         ),
         make_case("variations", selection=rect, plugin_json=config, args={"variations": 2}),
+        make_case("time_budget", selection=rect, plugin_json=config, args={"time-budget": 7}),
         make_case(
             "rgb_float",
             precision="float",
@@ -122,7 +123,7 @@ def _cases(url: str) -> list[dict]:
 
 @pytest.fixture(scope="module")
 def gimp_run(chroot, backend):
-    url, token = backend
+    url, token = backend.url, backend.token
     killed: dict[str, object] = {}
     state = {"case": None}
 
@@ -158,6 +159,7 @@ def test_procedure_is_registered_as_designed(gimp_run):
         "seed": "-1",
         "variations": "1",
         "context-margin": "-1",
+        "time-budget": "0",
     }
 
 
@@ -190,6 +192,12 @@ def _layer_pattern(width: int, height: int, seed: int) -> np.ndarray:
     return np.stack(
         [(x * 7 + seed * 40) % 256, (y * 11 + seed) % 256, ((x ^ y) * 5) % 256], axis=-1
     ).astype(np.uint8)
+
+
+def test_time_budget_lets_the_backend_pick_the_schedule(gimp_run, backend):
+    check_fill(gimp_run, "time_budget")
+    # The job went out with the budget instead of the case's preset; the backend chose for it.
+    assert "preset=budget=7s" in backend.log()
 
 
 def test_feathered_ellipse_on_offset_layer(gimp_run):

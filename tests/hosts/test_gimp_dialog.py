@@ -35,7 +35,7 @@ SEED_777_AND_OK = "mousemove 330 65 click 1 key --delay 150 ctrl+a 7 7 7 Tab alt
 
 @pytest.fixture(scope="module")
 def gimp_dialog_run(chroot, backend):
-    url, token = backend
+    url, token = backend.url, backend.token
     config = {"backend_url": url, "token_file": f"{INSIDE_WORK}/token", "start_command": None}
     rect = {"shape": "rect", "rect": [20, 12, 16, 12]}
     cases = [

@@ -45,21 +45,22 @@ CASES = [
     {"name": "cmyk", "rect": [30, 20, 24, 16], "colour_space": ["CMYKA", "U8", ""]},
     {"name": "closed_during_run", "rect": [30, 20, 24, 16], "interrupt": "close"},
     {"name": "cancelled", "rect": [30, 20, 24, 16], "interrupt": "cancel"},
+    {"name": "time_budget", "rect": [30, 20, 24, 16], "time_budget": 7},
 ]
 
 
 @pytest.fixture(scope="module")
 def backend(tmp_path_factory: pytest.TempPathFactory):
-    """The real `repaint-fill serve` (embedded or tiny model) on loopback: (url, token file)."""
+    """The real `repaint-fill serve` (embedded or tiny model) on loopback."""
     from helpers_server import running_server
 
     with running_server(tmp_path_factory.mktemp("backend")) as server:
-        yield server.url, server.token_file
+        yield server
 
 
 @pytest.fixture(scope="module")
 def krita_run(tmp_path_factory: pytest.TempPathFactory, backend) -> dict:
-    url, token_file = backend
+    url, token_file = backend.url, backend.token_file
     # The installer puts the plug-in in place and writes plugin.json (backend URL, token file).
     home = krita_harness.prepare_home(tmp_path_factory.mktemp("krita-home"), url, token_file)
     out = tmp_path_factory.mktemp("krita-out")
@@ -134,6 +135,15 @@ def test_one_new_layer_inside_the_selection(krita_run: dict, name: str) -> None:
     assert any(alpha)
     assert all(c > 0 for a, c in zip(alpha, coverage, strict=True) if a > 0)  # only inside
     assert alpha == coverage  # soft selections stay soft
+
+
+def test_time_budget_setting_lets_the_backend_pick_the_schedule(krita_run: dict, backend) -> None:
+    case = krita_run["cases"]["time_budget"]
+    assert case["outcome"]["event"] == "done", case["outcome"]
+    new = [n for n, *_ in case["stack_after"] if n not in {b[0] for b in case["stack_before"]}]
+    assert len(new) == 1 and new[0].startswith("RePaint Fill")
+    # The job went out with the budget (not the preset and steps) and the backend chose for it.
+    assert "preset=budget=7s" in backend.log()
 
 
 def test_feathered_selection_gives_soft_alpha(krita_run: dict) -> None:
@@ -254,7 +264,7 @@ def test_progress_dialog_shows_steps_and_closes(krita_run: dict) -> None:
 
 
 def test_plugin_installed_by_the_installer_reads_its_config(krita_run: dict, backend) -> None:
-    url, token_file = backend
+    url, token_file = backend.url, backend.token_file
     home = krita_run["home"]
     installed = krita_run["installed_config"]
     assert installed["backend_url"] == url

@@ -47,6 +47,13 @@ def test_request_carries_image_mask_and_params() -> None:
     assert decode_png(request.mask_png) == (16, 14, 1, coverage)  # 255 = fill on the wire
 
 
+def test_a_time_budget_replaces_the_preset_and_schedule_keys() -> None:
+    options = FillOptions(preset="paper", steps=50, jump_length=5, seed=3, budget=20)
+    # The backend refuses a budget together with a preset or schedule keys: they are not sent.
+    assert options.to_params() == {"budget": 20.0, "seed": 3, "variations": 1}
+    assert "budget" not in FillOptions(preset="fast", budget=None).to_params()
+
+
 def test_random_seed_is_chosen_and_shown_in_the_name() -> None:
     crop = Rect(0, 0, 4, 4)
     request = build_request(crop, bytes(64), bytes([255]) * 16, FillOptions())

@@ -13,6 +13,7 @@ import os
 import subprocess
 import sys
 import types
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -192,6 +193,7 @@ def test_settings_round_trip_through_krita_style_store(plugin: types.SimpleNames
         context_margin=32,
         feather=4,
         steps=20,
+        time_budget=45,
     )
     settings_module.save_settings(
         lambda group, key, value: store.__setitem__((group, key), value), chosen
@@ -217,6 +219,9 @@ def test_settings_apply_to_config_but_environment_wins(plugin: types.SimpleNames
     assert settings.apply_to(config, env) == config
     options = settings.fill_options(settings.apply_to(config, {}))
     assert (options.preset, options.seed, options.context_margin) == ("paper", 9, 48)
+    assert options.budget is None and "budget" not in options.to_params()
+    budgeted = replace(settings, time_budget=30).fill_options(config)
+    assert budgeted.to_params()["budget"] == 30.0 and "preset" not in budgeted.to_params()
 
 
 def test_settings_dialog_shows_and_returns_values(plugin: types.SimpleNamespace) -> None:
@@ -232,6 +237,13 @@ def test_settings_dialog_shows_and_returns_values(plugin: types.SimpleNamespace)
     assert dialog.seed.isEnabled()
     dialog.seed.setValue(77)
     assert dialog.settings().seed == 77 and not dialog.settings().random_seed
+    # A time budget chooses the schedule: preset and steps are greyed out while it is on.
+    assert dialog.preset.isEnabled() and dialog.steps.isEnabled()
+    dialog.time_budget.setValue(30)
+    assert dialog.settings().time_budget == 30
+    assert not dialog.preset.isEnabled() and not dialog.steps.isEnabled()
+    dialog.time_budget.setValue(0)
+    assert dialog.preset.isEnabled() and dialog.steps.isEnabled()
 
 
 DEBIAN_PYTHON = Path("/usr/bin/python3")

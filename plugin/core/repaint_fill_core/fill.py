@@ -32,11 +32,20 @@ class FillOptions:
     steps: Optional[int] = None
     jump_length: Optional[int] = None
     jump_n_sample: Optional[int] = None
+    budget: Optional[float] = None  # seconds: the backend picks the schedule that fits
 
     def to_params(self) -> Dict[str, Any]:
-        """The job params JSON of the HTTP API (only the keys that are set)."""
+        """The job params JSON of the HTTP API (only the keys that are set).
+
+        A time budget replaces the preset and the schedule keys: the backend picks them.
+        """
         params: Dict[str, Any] = {"variations": max(1, int(self.variations))}
-        for key in ("preset", "seed", "model", "steps", "jump_length", "jump_n_sample"):
+        keys = ["seed", "model"]
+        if self.budget:
+            params["budget"] = float(self.budget)
+        else:
+            keys += ["preset", "steps", "jump_length", "jump_n_sample"]
+        for key in keys:
             value = getattr(self, key)
             if value is not None:
                 params[key] = value

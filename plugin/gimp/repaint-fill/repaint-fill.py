@@ -54,6 +54,7 @@ PRESET_CHOICES = [
     ("paper", "Paper (T=250, 10 resamplings; slow)"),
 ]
 MAX_VARIATIONS = 8
+MAX_TIME_BUDGET = 3600  # seconds
 IMAGE_CLOSED = "The image was closed before RePaint Fill finished; nothing was done."
 RGBA_U8 = "R'G'B'A u8"
 RGBA_FLOAT = "R'G'B'A float"
@@ -217,14 +218,23 @@ def check_image(image: Gimp.Image) -> None:
 
 
 def fill_options(
-    config: PluginConfig, preset: str, seed: int, variations: int, margin: int
+    config: PluginConfig,
+    preset: str,
+    seed: int,
+    variations: int,
+    margin: int,
+    time_budget: int = 0,
 ) -> FillOptions:
-    """The user's choices; "from settings" / -1 mean the plug-in config (plugin.json, env)."""
+    """The user's choices; "from settings" / -1 mean the plug-in config (plugin.json, env).
+
+    A time budget above 0 seconds replaces the preset: the backend picks the schedule that fits.
+    """
     return FillOptions(
         preset=config.preset if preset in (None, "", FROM_SETTINGS) else preset,
         seed=seed if seed >= 0 else None,
         variations=max(1, min(MAX_VARIATIONS, variations)),
         context_margin=margin if margin >= 0 else config.context_margin,
+        budget=float(time_budget) if time_budget > 0 else None,
     )
 
 
@@ -260,13 +270,14 @@ def repaint_fill(
     seed: int,
     variations: int,
     context_margin: int,
+    time_budget: int = 0,
 ) -> None:
     """Fill the selection with RePaint; the result goes into a new layer above the active one."""
     try:
         check_image(image)
         layer = target_layer(drawables)
         config = load_config()
-        options = fill_options(config, preset, seed, variations, context_margin)
+        options = fill_options(config, preset, seed, variations, context_margin, time_budget)
         canvas = Rect(0, 0, image.get_width(), image.get_height())
         crop = plan_fill(selection_bbox(image), canvas, options.context_margin)
         high_bit = is_high_bit_depth(image)
@@ -301,6 +312,13 @@ register(
         (PF_INT, "seed", "_Seed (-1 = random)", -1, (-1, MAX_SEED)),
         (PF_INT, "variations", "_Variations", 1, (1, MAX_VARIATIONS)),
         (PF_INT, "context-margin", "Context _margin in px (-1 = from settings)", -1, (-1, 4096)),
+        (
+            PF_INT,
+            "time-budget",
+            "_Time budget in s (0 = use the preset)",
+            0,
+            (0, MAX_TIME_BUDGET),
+        ),
     ],
     [],
     repaint_fill,

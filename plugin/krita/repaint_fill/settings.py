@@ -22,6 +22,7 @@ class FillSettings:
     context_margin: int = -1  # -1: the installer's default from plugin.json
     feather: int = 0
     steps: int = 0  # 0: the preset's number of steps
+    time_budget: int = 0  # seconds; > 0: the backend picks the best schedule that fits
 
     def fill_options(self, config: PluginConfig) -> FillOptions:
         """The options of one fill: these settings on top of the plug-in config."""
@@ -33,6 +34,7 @@ class FillSettings:
             if self.context_margin < 0
             else self.context_margin,
             steps=self.steps or None,
+            budget=float(self.time_budget) if self.time_budget > 0 else None,
         )
 
     def apply_to(self, config: PluginConfig, environ: Mapping[str, str]) -> PluginConfig:

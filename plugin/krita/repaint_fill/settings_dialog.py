@@ -1,4 +1,5 @@
-"""The settings dialog: backend URL, preset, variations, seed, context margin, feather, steps."""
+"""The settings dialog: backend URL, preset, variations, seed, context margin, feather, steps,
+time budget."""
 
 from typing import Any, Optional
 
@@ -7,6 +8,7 @@ from .repaint_fill_core.config import PRESETS, PluginConfig
 from .settings import MAX_VARIATIONS, FillSettings
 
 MAX_SEED = 2**31 - 1
+MAX_TIME_BUDGET = 3600  # seconds
 
 
 class SettingsDialog(QtWidgets.QDialog):
@@ -35,6 +37,14 @@ class SettingsDialog(QtWidgets.QDialog):
         self.feather = self._spin(0, 256, settings.feather, " px")
         self.steps = self._spin(0, 1000, settings.steps)
         self.steps.setSpecialValueText("Preset default")
+        self.time_budget = self._spin(0, MAX_TIME_BUDGET, settings.time_budget, " s")
+        self.time_budget.setSpecialValueText("Off (use the preset)")
+        self.time_budget.setToolTip(
+            "Finish within about this many seconds: the backend times one step on its device and "
+            "picks the best schedule that fits. Replaces the preset and the steps."
+        )
+        self.time_budget.valueChanged.connect(self._budget_changed)
+        self._budget_changed(settings.time_budget)
 
         form = QtWidgets.QFormLayout()
         form.addRow("Backend URL", self.backend_url)
@@ -44,6 +54,7 @@ class SettingsDialog(QtWidgets.QDialog):
         form.addRow("Context margin", self.context_margin)
         form.addRow("Feather selection", self.feather)
         form.addRow("Steps", self.steps)
+        form.addRow("Time budget", self.time_budget)
         buttons = QtWidgets.QDialogButtonBox(
             QtWidgets.QDialogButtonBox.StandardButton.Ok
             | QtWidgets.QDialogButtonBox.StandardButton.Cancel
@@ -53,6 +64,11 @@ class SettingsDialog(QtWidgets.QDialog):
         layout = QtWidgets.QVBoxLayout(self)
         layout.addLayout(form)
         layout.addWidget(buttons)
+
+    def _budget_changed(self, seconds: int) -> None:
+        """A budget chooses the schedule: preset and steps do not apply while it is on."""
+        self.preset.setEnabled(seconds == 0)
+        self.steps.setEnabled(seconds == 0)
 
     @staticmethod
     def _spin(low: int, high: int, value: int, suffix: str = "") -> Any:
@@ -73,4 +89,5 @@ class SettingsDialog(QtWidgets.QDialog):
             context_margin=self.context_margin.value(),
             feather=self.feather.value(),
             steps=self.steps.value(),
+            time_budget=self.time_budget.value(),
         )
