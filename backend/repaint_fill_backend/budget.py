@@ -113,6 +113,9 @@ def choose_schedule(
 ) -> BudgetChoice:
     """The lowest-SWD point whose estimated time fits ``margin * budget``; ties go to fewer calls.
 
+    Schedules that resample (r > 1) come first when any of them fits: the paper's ablation shows
+    resampling is what harmonises the fill with its context, and that the same calls spent on
+    plain steps do not help; an SWD over a few samples is too noisy to show that difference.
     When nothing fits, the cheapest point is returned with ``fits=False`` (the caller says so).
     Points dearer than ``max_model_calls`` (a server's limit) are never considered.
     """
@@ -130,7 +133,9 @@ def choose_schedule(
     limit = budget_seconds * margin
     fitting = [p for p in curve if estimate_seconds(p.model_calls, seconds_per_call) <= limit]
     if fitting:
-        best, fits = min(fitting, key=lambda p: (p.swd, p.model_calls)), True
+        resampling = [p for p in fitting if p.settings.jump_n_sample > 1]
+        best = min(resampling or fitting, key=lambda p: (p.swd, p.model_calls))
+        fits = True
     else:
         best, fits = min(curve, key=lambda p: p.model_calls), False
     return BudgetChoice(

@@ -78,6 +78,15 @@ def test_budget_below_cheapest_returns_cheapest_and_says_it_does_not_fit():
     assert choice.report()["fits"] is False
 
 
+def test_resampling_schedules_come_first_when_one_fits():
+    plain_but_lower_swd = CurvePoint(SamplingSettings(50, 5, 1), 50, swd=100.0)
+    curve = [*CURVE, plain_but_lower_swd]
+    assert choose_schedule(curve, seconds_per_call=0.1, budget_seconds=30).model_calls == 230
+    # Only when no resampling schedule fits does a plain one run.
+    tight = choose_schedule(curve, seconds_per_call=0.1, budget_seconds=6.5)
+    assert tight.fits and tight.settings.jump_n_sample == 1 and tight.model_calls == 50
+
+
 def test_big_budget_never_picks_a_worse_dearer_point():
     choice = choose_schedule(CURVE, seconds_per_call=0.01, budget_seconds=1000)
     assert choice.model_calls == 230

@@ -15,6 +15,7 @@ from PIL import Image
 
 from ..budget import curve_path, measure_seconds_per_call
 from ..denoiser import LoadedModel
+from ..devices import dtype_name
 from ..engine import Engine, FillRequest, plan_work
 from ..presets import PRESETS
 from .common import our_denoiser
@@ -44,9 +45,18 @@ RESAMPLED = "ground truth through the working size (bound)"
 
 
 def run_quality_and_targets(
-    plan, model: LoadedModel, docs: Path, args: argparse.Namespace, log: Callable[[str], None]
+    plan,
+    model: LoadedModel,
+    docs: Path,
+    args: argparse.Namespace,
+    log: Callable[[str], None],
+    fp32_model: LoadedModel | None = None,
 ) -> tuple[dict, list[dict]]:
-    """Run the sweep and the per-mask comparison; write the plot, grid and curve; check targets."""
+    """Run the sweep and the per-mask comparison; write the plot, grid and curve; check targets.
+
+    ``fp32_model`` (the same weights in fp32) times the preset choice: presets must also fit on
+    CPUs without bf16 units.
+    """
     images = validation_images(plan.crops_per_image, plan.image_size)
     sweep_samples = make_samples(images, plan.sweep_masks)
     log(f"quality sweep: {len(sweep_samples)} samples ({', '.join(plan.sweep_masks)})")
@@ -64,7 +74,8 @@ def run_quality_and_targets(
 
     box_image, box_coverage = _box_case(images[0][1])
     _, size = plan_work(model, box_coverage)
-    seconds_per_call = measure_seconds_per_call(model, size, 1)
+    timing_model = fp32_model or model
+    seconds_per_call = measure_seconds_per_call(timing_model, size, 1)
     limits = {"fast": FAST_LIMIT_SECONDS, "balanced": BALANCED_LIMIT_SECONDS}
     recommended = recommend_presets(sweep_rows, seconds_per_call, limits, PRESET_MARGIN)
 
@@ -113,7 +124,7 @@ def run_quality_and_targets(
         ],
         "seconds_per_call_box": seconds_per_call,
         "recommended": recommended,
-        "choice_note": _choice_note(seconds_per_call, size),
+        "choice_note": _choice_note(seconds_per_call, size, timing_model.dtype),
         "masks": mask_rows,
         "keep_fraction": keep_fraction,
         "preset_timings": timings,
@@ -270,13 +281,16 @@ def _quality_note(model: LoadedModel, sweep_samples, mask_sample_count: int) -> 
     )
 
 
-def _choice_note(seconds_per_call: float, size: tuple[int, int]) -> str:
+def _choice_note(seconds_per_call: float, size: tuple[int, int], dtype: torch.dtype) -> str:
     return (
         f"One model call at the box case's working size {size[0]}x{size[1]} (batch 1) took "
-        f"{seconds_per_call:.3f} s here. Each preset is the sweep point with the lowest SWD whose "
-        f"estimated time (calls x 1.05 + 2 measuring calls, x per-call time) fits "
-        f"{PRESET_MARGIN:.0%} of its limit (fast 20 s, balanced 60 s); the margin absorbs the "
-        "shared machine's noise. The same rule, on the same curve (the package's "
-        "quality_curve.json), is what `fill --budget SECONDS` and the API's `budget` apply at run "
-        "time."
+        f"{seconds_per_call:.3f} s here in {dtype_name(dtype)} (presets must also fit on CPUs "
+        "without bf16 units). Each preset is the sweep point with the lowest SWD whose estimated "
+        "time (calls x 1.05 + 2 measuring calls, x per-call time) fits "
+        f"{PRESET_MARGIN:.0%} of its limit (fast 20 s, balanced 60 s), among the schedules that "
+        "resample (r > 1) when any fits: the paper's ablation shows resampling is what harmonises "
+        "the fill with its context and that the same calls spent on plain steps do not help, a "
+        "difference a few samples' SWD is too noisy to show. The same rule, on the same curve "
+        "(the package's quality_curve.json), is what `fill --budget SECONDS` and the API's "
+        "`budget` apply at run time (with the measured per-call time of that device and dtype)."
     )

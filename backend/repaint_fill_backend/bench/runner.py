@@ -154,10 +154,15 @@ def run_bench(args: argparse.Namespace) -> int:
 
             dtype = choose_dtype(torch.device("cpu"), args.dtype)
             shipped = args.model_folder is None and not plan.quick
-            model = load_model(
-                "embedded" if shipped else str(model_folder), torch.device("cpu"), dtype
+            source = "embedded" if shipped else str(model_folder)
+            model = load_model(source, torch.device("cpu"), dtype)
+            # Presets must fit on every CPU, also those without bf16 units: time them in fp32.
+            fp32_model = (
+                model
+                if dtype == torch.float32
+                else load_model(source, torch.device("cpu"), torch.float32)
             )
-            quality, targets = run_quality_and_targets(plan, model, docs, args, log)
+            quality, targets = run_quality_and_targets(plan, model, docs, args, log, fp32_model)
             results["quality"], results["targets"] = quality, targets
             if "speed" in results:
                 results["targets"] += _speed_targets(results["speed"])
