@@ -36,12 +36,11 @@ class SamplingSettings:
 
 # fast and balanced are chosen on this project's quality-per-model-call curve for the embedded
 # model (docs/benchmarks.md, the rule in bench/evaluate.py): the lowest texture distance among
-# the schedules that resample and fit 75% of 20 s (fast) or 60 s (balanced) at the fp32 speed of
-# this 2-core CPU. fast takes the DDIM-style step (eta 0): at 65 calls it scored a lower SWD and
-# a higher sharpness than the reference step on two checkpoints. paper is the paper's setting
-# (T=250, j=10, r=10 = 2410 calls, the reference step).
+# the schedules with the paper's step that resample and fit 75% of 20 s (fast) or 60 s
+# (balanced) at the fp32 speed of this 2-core CPU. paper is the paper's setting (T=250, j=10,
+# r=10 = 2410 calls).
 PRESETS: dict[str, SamplingSettings] = {
-    "fast": SamplingSettings(steps=25, jump_length=5, jump_n_sample=3, reverse_step="ddim"),
+    "fast": SamplingSettings(steps=25, jump_length=5, jump_n_sample=3),
     "balanced": SamplingSettings(steps=100, jump_length=5, jump_n_sample=3, start_resampling=50),
     "paper": SamplingSettings(steps=250, jump_length=10, jump_n_sample=10),
 }
