@@ -197,11 +197,12 @@ def _model_folder(args: argparse.Namespace, scratch: Path) -> Path:
 
 def _contention_note(threads: int) -> str:
     return (
-        f"The machine is shared (other engineers' tests and a training run); load average at the "
-        f"start was {_load()}. Ratios are measured interleaved in one process so that contention "
-        f"hits both sides alike; absolute seconds vary by 10-30% between runs. Torch ran with "
-        f"{threads} intra-op thread(s): on this 2-core machine with another busy process, 2 "
-        "threads were 2-9x slower per call than 1 in our measurements."
+        f"The machine may be shared (tests, training runs); load average at the start was "
+        f"{_load()}. Ratios are measured interleaved in one process so that contention hits both "
+        f"sides alike; absolute seconds vary by 10-30% between runs. Torch ran with {threads} "
+        "intra-op thread(s), the product's default (cores - 1): next to another busy process, 2 "
+        "threads on this 2-core machine were 2-9x slower per call than 1 in our measurements; on "
+        "an idle machine they are faster (the thread rows below)."
     )
 
 
