@@ -194,12 +194,12 @@ def findings_section(speed: dict) -> list[str]:
         "- TorchScript trace + freeze (measured by hand, same setup): 0.103 vs 0.112 s per call"
         " (8%); optimize_for_inference and oneDNN graph fusion no better. Not kept: 8% does not"
         " reach 0.8x, a trace is fixed to one shape, and TorchScript is in maintenance.",
-        "- Batching with 2 threads (by hand, embedded, batch 4 over batch 1, images/s): fp32 "
-        "0.9-1.8x (noisy), bf16 1.1-1.2x: the cores are as busy at batch 1.",
         "- channels-last alone in fp32: within noise (0.20 vs 0.22 s per call); with bf16 it "
         "adds ~20% (0.134 -> 0.111 s per call).",
         "- Batching on 1 CPU thread gains little: the convolutions are already compute-bound at "
-        "batch 1. On a GPU, batch 1 of a 128x128 7M-parameter UNet leaves the device mostly "
+        "batch 1; with 2 threads (by hand, embedded, batch 4 over batch 1, images/s) it is no "
+        "better: fp32 0.9-1.8x (noisy), bf16 1.1-1.2x. On a GPU, batch 1 of a 128x128 "
+        "7M-parameter UNet leaves the device mostly "
         "idle, so batching is where the gain is there.",
     ]
     return lines
