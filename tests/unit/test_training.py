@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -180,3 +181,26 @@ def test_model_card_names_every_training_image_and_licence(tmp_path: Path) -> No
     assert f"{parameter_count(state.model):,} parameters" in card
     assert "- Steps: 1 " in card
     assert "china.jpg" in card  # named as held out, never as training data
+
+
+def test_crop_scales_are_log_uniform_from_native_pixels_to_the_whole_frame() -> None:
+    """Every octave gets a similar share: 1:1 grain as often as the downscaled whole frame."""
+    generator = torch.Generator().manual_seed(0)
+    settings = data.CropSettings(resolution=64)
+    sides = [data.crop_side(1024, settings, generator) for _ in range(4000)]
+    assert min(sides) < 70 and max(sides) > 1000  # reaches both ends
+    octaves = [sum(64 * 2**k <= s < 64 * 2 ** (k + 1) for s in sides) for k in range(4)]
+    assert max(octaves) < 1.3 * min(octaves), octaves
+
+
+def test_native_scale_crops_keep_one_pixel_grain_and_large_ones_average_it() -> None:
+    """A 1-px checkerboard survives a 1:1 crop (from the pyramid's finest level) and averages
+    to grey when the whole frame is downscaled: the model sees both scales of a photo."""
+    board = (np.indices((512, 512)).sum(axis=0) % 2 * 255).astype(np.uint8)
+    pyramid = data.build_pyramid(np.repeat(board[..., None], 3, axis=2))
+    assert [level.shape[1] for level in pyramid.levels] == [512, 256, 128, 64]
+    generator = torch.Generator().manual_seed(1)
+    settings = data.CropSettings(resolution=64, brightness=0.0, contrast=0.0)
+    contrasts = [float(data.random_crop(pyramid, settings, generator).std()) for _ in range(300)]
+    assert max(contrasts) > 0.9  # a 1:1 crop: still black and white
+    assert min(contrasts) < 0.1  # a whole-frame crop: grey

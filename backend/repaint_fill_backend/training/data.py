@@ -8,6 +8,7 @@ single source of truth and the model card is generated from it. scikit-learn's s
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -98,7 +99,11 @@ def _load_pixels(image: TrainingImage) -> np.ndarray:
 
 
 def pixels_to_tensor(pixels: np.ndarray) -> torch.Tensor:
-    """uint8 HxWx3 -> float 3xHxW in [0, 1], downscaled so the short side is <= MAX_SHORT_SIDE."""
+    """uint8 HxWx3 -> float 3xHxW in [0, 1], downscaled so the short side is <= MAX_SHORT_SIDE.
+
+    Used for the small bundled images and the evaluation crops; training photos keep their native
+    pixels in an ``ImagePyramid`` instead.
+    """
     tensor = torch.from_numpy(pixels).permute(2, 0, 1).float().div(255.0)
     short = min(tensor.shape[1:])
     if short > MAX_SHORT_SIDE:
@@ -108,11 +113,67 @@ def pixels_to_tensor(pixels: np.ndarray) -> torch.Tensor:
     return tensor.clamp(0.0, 1.0)
 
 
+@dataclass(frozen=True)
+class ImagePyramid:
+    """One training image at native pixels and halved repeatedly (uint8 3xHxW each).
+
+    Crops at any scale are cut from the level just finer than they need and resized from there,
+    so a whole-frame crop of a 4K photo costs as little as a 1:1 crop.
+    """
+
+    levels: tuple[torch.Tensor, ...]
+
+    @property
+    def short_side(self) -> int:
+        return min(self.levels[0].shape[1:])
+
+
+def build_pyramid(pixels: np.ndarray, smallest: int = 64) -> ImagePyramid:
+    """uint8 HxWx3 (native pixels, never downscaled) -> an ImagePyramid down to ``smallest``."""
+    level = torch.from_numpy(np.ascontiguousarray(pixels[:, :, :3])).permute(2, 0, 1).contiguous()
+    levels = [level]
+    while min(level.shape[1:]) >= 2 * smallest:
+        halved = F.interpolate(level[None].float(), scale_factor=0.5, mode="area")[0]
+        level = halved.round().clamp(0, 255).to(torch.uint8)
+        levels.append(level)
+    return ImagePyramid(tuple(levels))
+
+
 def load_training_images(
     images: tuple[TrainingImage, ...] = TRAINING_IMAGES,
 ) -> list[torch.Tensor]:
-    """Load every training image as a float 3xHxW tensor in [0, 1]."""
+    """Load every bundled training image as a float 3xHxW tensor in [0, 1]."""
     return [pixels_to_tensor(_load_pixels(image)) for image in images]
+
+
+PHOTO_SUFFIXES = (".png", ".jpg", ".jpeg")
+
+
+def photo_files(folder: Path, split: str) -> list[Path]:
+    """The photos of one split ("train" or "val") fetched by ``photo_sources`` into ``folder``."""
+    directory = folder / split
+    if not directory.is_dir():
+        raise FileNotFoundError(
+            f"{directory}: no photos; fetch them with "
+            f"python -m repaint_fill_backend.training.photo_sources --out {folder}"
+        )
+    return sorted(p for p in directory.iterdir() if p.suffix.lower() in PHOTO_SUFFIXES)
+
+
+def load_photo(path: Path) -> np.ndarray:
+    """One photo as uint8 HxWx3 at its native pixels (EXIF orientation applied)."""
+    from PIL import Image, ImageOps
+
+    with Image.open(path) as raw:
+        return np.asarray(ImageOps.exif_transpose(raw).convert("RGB"))
+
+
+def load_training_pyramids(photo_folder: Path | None) -> list[ImagePyramid]:
+    """Every training image as an ImagePyramid: the bundled images plus the fetched photos."""
+    pyramids = [build_pyramid(_load_pixels(image)) for image in TRAINING_IMAGES]
+    if photo_folder is not None:
+        pyramids += [build_pyramid(load_photo(path)) for path in photo_files(photo_folder, "train")]
+    return pyramids
 
 
 @dataclass(frozen=True)
@@ -130,24 +191,43 @@ def _uniform(generator: torch.Generator, low: float, high: float) -> float:
     return low + (high - low) * torch.rand((), generator=generator).item()
 
 
+def crop_side(short_side: int, settings: CropSettings, generator: torch.Generator) -> int:
+    """A crop side in source pixels, log-uniform from 1:1 pixels to the whole short side.
+
+    Log-uniform scale gives every octave the same share: native grain (side = resolution, no
+    resizing) as often as whole-scene layout (the full frame downscaled).
+    """
+    low = min(max(settings.resolution, settings.min_crop), short_side)
+    return min(short_side, round(low * (short_side / low) ** _uniform(generator, 0.0, 1.0)))
+
+
 def random_crop(
-    image: torch.Tensor, settings: CropSettings, generator: torch.Generator
+    image: ImagePyramid | torch.Tensor, settings: CropSettings, generator: torch.Generator
 ) -> torch.Tensor:
     """One augmented square crop of ``image`` at ``settings.resolution``, in [-1, 1].
 
-    The crop side is uniform between ``min_crop`` and the short side, so the model sees both fine
-    texture (small crops upscaled) and whole-scene layout (large crops downscaled). Only
-    brightness/contrast are jittered: hue shifts would teach colours the photos never had.
+    The scale is drawn by ``crop_side``; the crop is cut from the pyramid level just finer than
+    the output needs. Only brightness/contrast are jittered: hue shifts would teach colours the
+    photos never had.
     """
-    height, width = image.shape[1:]
-    short = min(height, width)
-    low = min(settings.min_crop, short)
-    side = int(torch.randint(low, short + 1, (), generator=generator))
-    top = int(torch.randint(0, height - side + 1, (), generator=generator))
-    left = int(torch.randint(0, width - side + 1, (), generator=generator))
-    crop = image[:, top : top + side, left : left + side][None]
+    pyramid = image if isinstance(image, ImagePyramid) else _float_pyramid(image)
+    side = crop_side(pyramid.short_side, settings, generator)
+    level = 0
+    while level + 1 < len(pyramid.levels) and side / 2 ** (level + 1) >= settings.resolution:
+        level += 1
+    source = pyramid.levels[level]
+    height, width = source.shape[1:]
+    level_side = min(height, width, max(1, round(side / 2**level)))
+    top = int(torch.randint(0, height - level_side + 1, (), generator=generator))
+    left = int(torch.randint(0, width - level_side + 1, (), generator=generator))
+    crop = source[:, top : top + level_side, left : left + level_side][None].float()
+    if source.dtype == torch.uint8:
+        crop = crop / 255.0
     size = (settings.resolution, settings.resolution)
-    crop = F.interpolate(crop, size=size, mode="bilinear", antialias=side > settings.resolution)[0]
+    if level_side != settings.resolution:
+        down = level_side > settings.resolution
+        crop = F.interpolate(crop, size=size, mode="bilinear", antialias=down)
+    crop = crop[0]
     if torch.rand((), generator=generator).item() < 0.5:
         crop = crop.flip(-1)
     contrast = _uniform(generator, 1.0 - settings.contrast, 1.0 + settings.contrast)
@@ -157,8 +237,13 @@ def random_crop(
     return crop * 2.0 - 1.0
 
 
+def _float_pyramid(image: torch.Tensor) -> ImagePyramid:
+    """A one-level pyramid for a float 3xHxW image in [0, 1] (small bundled and test images)."""
+    return ImagePyramid((image,))
+
+
 def sample_batch(
-    images: list[torch.Tensor],
+    images: list[ImagePyramid] | list[torch.Tensor],
     batch_size: int,
     settings: CropSettings,
     generator: torch.Generator,

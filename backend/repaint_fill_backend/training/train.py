@@ -29,7 +29,12 @@ from repaint_fill_backend.training.checkpoint import (
     restore_state,
     save_checkpoint,
 )
-from repaint_fill_backend.training.data import CropSettings, load_training_images, sample_batch
+from repaint_fill_backend.training.data import (
+    CropSettings,
+    ImagePyramid,
+    load_training_pyramids,
+    sample_batch,
+)
 from repaint_fill_backend.training.model import build_unet, linear_alphas_cumprod, parameter_count
 
 # Fail at import (the CLI then reports `train` as unavailable) rather than mid-run; find_spec is
@@ -61,6 +66,9 @@ class TrainConfig:
     resume: bool = False
     time_limit_minutes: float | None = None
     checkpoint_minutes: float = 5.0
+    photos: Path | None = None  # folder fetched by photo_sources (train/ is used); None = bundled
+    init_from: Path | None = None  # warm start: a diffusers UNet folder (e.g. the shipped EMA)
+    final_every: int = 0  # > 0: every Nth step runs at final_resolution (mixed scales throughout)
 
 
 def learning_rate(config: TrainConfig, step: int) -> float:
@@ -72,8 +80,10 @@ def learning_rate(config: TrainConfig, step: int) -> float:
 
 
 def phase(config: TrainConfig, step: int) -> tuple[int, int]:
-    """(resolution, batch size) for ``step``: cheap 64px crops first, native size at the end."""
-    if step >= config.steps - config.final_steps:
+    """(resolution, batch size) for ``step``: cheap 64px crops, native size every Nth step or at
+    the end."""
+    at_final = config.final_every > 0 and step % config.final_every == config.final_every - 1
+    if at_final or step >= config.steps - config.final_steps:
         return config.final_resolution, config.final_batch_size
     return config.resolution, config.batch_size
 
@@ -113,7 +123,7 @@ def new_state(config: TrainConfig, model_config: dict | None = None) -> TrainSta
 def train_step(
     state: TrainState,
     config: TrainConfig,
-    images: list[torch.Tensor],
+    images: list[ImagePyramid] | list[torch.Tensor],
     alphas_cumprod: torch.Tensor,
 ) -> float:
     """One optimisation step; returns its loss."""
@@ -180,6 +190,16 @@ def write_checkpoint(state: TrainState, config: TrainConfig) -> None:
     (config.out / RUN_INFO_NAME).write_text(json.dumps(info, indent=2) + "\n")
 
 
+def warm_start(state: TrainState, unet_folder: Path) -> None:
+    """Start weights and EMA from a saved UNet (same architecture), e.g. the shipped model."""
+    from diffusers import UNet2DModel
+
+    folder = unet_folder / "unet" if (unet_folder / "unet").is_dir() else unet_folder
+    weights = UNet2DModel.from_pretrained(folder).float().state_dict()
+    state.model.load_state_dict(weights)
+    state.ema = {name: value.detach().clone() for name, value in weights.items()}
+
+
 def train(
     config: TrainConfig,
     model_config: dict | None = None,
@@ -191,9 +211,11 @@ def train(
     """
     torch.set_num_threads(config.threads)
     state = new_state(config, model_config)
-    if config.resume:
+    if config.resume and (config.out / CHECKPOINT_NAME).is_file():
         restore_state(state, load_checkpoint_payload(config.out))
-    images = load_training_images()
+    elif config.init_from is not None:
+        warm_start(state, config.init_from)
+    images = load_training_pyramids(config.photos)
     alphas_cumprod = linear_alphas_cumprod()
     started = last_save = time.monotonic()
     base_elapsed = state.elapsed_seconds
@@ -228,7 +250,10 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     add("--lr", type=float, default=defaults.lr)
     add("--seed", type=int, default=defaults.seed)
     add("--threads", type=int, default=defaults.threads, help="torch intra-op threads")
-    add("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
+    add("--resume", action="store_true", help="continue from OUT/checkpoint.pt when present")
+    add("--photos", type=Path, default=None, help="photo folder from photo_sources (uses train/)")
+    add("--init-from", type=Path, default=None, help="warm start from this diffusers UNet folder")
+    add("--final-every", type=int, default=0, help="every Nth step at the final resolution")
     add("--time-limit-minutes", type=float, default=None, help="stop (and save) after this long")
     add("--checkpoint-minutes", type=float, default=defaults.checkpoint_minutes)
     add("--export", type=Path, default=None, help="after training, export a diffusers model here")
@@ -242,7 +267,8 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         final_steps=args.final_steps, final_resolution=args.final_resolution,
         final_batch_size=args.final_batch_size, lr=args.lr, seed=args.seed, threads=args.threads,
         resume=args.resume, time_limit_minutes=args.time_limit_minutes,
-        checkpoint_minutes=args.checkpoint_minutes,
+        checkpoint_minutes=args.checkpoint_minutes, photos=args.photos,
+        init_from=args.init_from, final_every=args.final_every,
     )  # fmt: skip
 
 
@@ -267,8 +293,8 @@ def stop_on_signals() -> threading.Event:
 def run_train(args: argparse.Namespace) -> int:
     """Entry point of ``repaint-fill train``; returns the process exit code."""
     config = config_from_args(args)
-    if (args.resume or args.export_only) and not (config.out / CHECKPOINT_NAME).is_file():
-        print(f"error: no checkpoint {config.out / CHECKPOINT_NAME} to resume or export from")
+    if args.export_only and not (config.out / CHECKPOINT_NAME).is_file():
+        print(f"error: no checkpoint {config.out / CHECKPOINT_NAME} to export from")
         return 2
     if not args.export_only:
         state = train(config, stop=stop_on_signals())
