@@ -19,7 +19,8 @@ from pathlib import Path
 import torch
 
 from .denoiser import LoadedModel
-from .engine import Engine, FillRequest, plan_work
+from .engine import Engine, FillRequest, plan_request
+from .fill_plan import FillPlan
 from .presets import SamplingSettings
 from .schedule import ScheduleError, diffusion_tables
 
@@ -54,6 +55,7 @@ class BudgetChoice:
     model_calls: int
     estimated_seconds: float
     fits: bool
+    levels_dropped: int = 0  # finest refinement levels left out so the fill fits
 
     def summary(self) -> str:
         """One line for the user: what the budget picked and why."""
@@ -67,6 +69,8 @@ class BudgetChoice:
             f"budget {self.budget_seconds:g} s: one model call takes {self.seconds_per_call:.3f} s "
             f"here -> {picked} ({self.model_calls} calls, ~{self.estimated_seconds:.0f} s)"
         )
+        if self.levels_dropped:
+            line += f"; {self.levels_dropped} finest detail level(s) left out to fit"
         if not self.fits:
             line += "; even the cheapest schedule does not fit, using it anyway"
         return line
@@ -79,6 +83,7 @@ class BudgetChoice:
             "model_calls": self.model_calls,
             "estimated_seconds": round(self.estimated_seconds, 2),
             "fits": self.fits,
+            "levels_dropped": self.levels_dropped,
         }
 
 
@@ -100,8 +105,23 @@ def load_curve(path: Path | None = None) -> list[CurvePoint]:
     ]
 
 
-def estimate_seconds(model_calls: int, seconds_per_call: float) -> float:
+def estimate_seconds(model_calls: float, seconds_per_call: float) -> float:
     return (model_calls * SAMPLER_OVERHEAD + MEASURING_CALLS) * seconds_per_call
+
+
+def native_call_equivalents(plan: FillPlan, native_size: int) -> float:
+    """The plan's model calls weighted by the pixels of each call over a native-size call (the
+    cost of a convolutional UNet grows with its input's pixels)."""
+    total = 0.0
+    for region in plan.regions:
+        for level in region.levels:
+            if level.tiles:
+                tile = level.tiles[0]
+                total += level.model_calls * tile.width * tile.height / native_size**2
+    return total
+
+
+CallsOf = Callable[[CurvePoint], tuple[int, float]]
 
 
 def choose_schedule(
@@ -110,8 +130,12 @@ def choose_schedule(
     budget_seconds: float,
     margin: float = DEFAULT_MARGIN,
     max_model_calls: int | None = None,
+    calls_of: CallsOf | None = None,
 ) -> BudgetChoice:
     """The lowest-SWD point whose estimated time fits ``margin * budget``; ties go to fewer calls.
+
+    ``calls_of(point)`` gives (model calls, native-call equivalents) of a whole fill with that
+    point's schedule (levels and tiles included); by default a point costs its schedule's calls.
 
     Schedules that resample (r > 1) come first when any of them fits: the paper's ablation shows
     resampling is what harmonises the fill with its context, and that the same calls spent on
@@ -123,27 +147,30 @@ def choose_schedule(
         raise ScheduleError(f"the time budget must be positive, got {budget_seconds}")
     if not curve:
         raise ScheduleError("no quality curve to choose from; run `repaint-fill bench`")
+    cost = calls_of or (lambda point: (point.model_calls, float(point.model_calls)))
+    costs = {id(point): cost(point) for point in curve}
     if max_model_calls is not None:
-        curve = [p for p in curve if p.model_calls <= max_model_calls]
+        curve = [p for p in curve if costs[id(p)][0] <= max_model_calls]
         if not curve:
             raise ScheduleError(
                 f"every schedule on the quality curve needs more than {max_model_calls} model "
                 "calls, the most this job may make; ask for fewer variations"
             )
     limit = budget_seconds * margin
-    fitting = [p for p in curve if estimate_seconds(p.model_calls, seconds_per_call) <= limit]
+    fitting = [p for p in curve if estimate_seconds(costs[id(p)][1], seconds_per_call) <= limit]
     if fitting:
         resampling = [p for p in fitting if p.settings.jump_n_sample > 1]
         best = min(resampling or fitting, key=lambda p: (p.swd, p.model_calls))
         fits = True
     else:
-        best, fits = min(curve, key=lambda p: p.model_calls), False
+        best, fits = min(curve, key=lambda p: costs[id(p)][1]), False
+    calls, equivalents = costs[id(best)]
     return BudgetChoice(
         budget_seconds,
         seconds_per_call,
         best.settings,
-        best.model_calls,
-        estimate_seconds(best.model_calls, seconds_per_call),
+        calls,
+        estimate_seconds(equivalents, seconds_per_call),
         fits,
     )
 
@@ -174,26 +201,47 @@ def _synchronize(device: torch.device) -> None:
 
 def choose_for_request(
     model: LoadedModel,
-    coverage,
+    request: FillRequest,
     budget_seconds: float,
     *,
-    variations: int = 1,
-    context_margin: int | None = None,
     max_model_calls: int | None = None,
     clock: Clock = time.perf_counter,
     curve: Sequence[CurvePoint] | None = None,
 ) -> BudgetChoice:
-    """Measure a call at this request's working size and batch, then choose from the curve."""
+    """Measure a native-size call at the request's batch, then choose schedule and levels.
+
+    Native detail first: the full plan with the best resampling schedule that fits; when none
+    fits with every level, the finest levels are left out one at a time (reported as
+    ``levels_dropped``); schedules without resampling come last.
+    ``max_model_calls`` (per image, as the server sets it) counts every call of the plan.
+    """
     if budget_seconds <= 0:
         raise ScheduleError(f"the time budget must be positive, got {budget_seconds}")
-    _, size = plan_work(model, coverage, context_margin)
-    seconds_per_call = measure_seconds_per_call(model, size, variations, clock)
-    return choose_schedule(
-        curve if curve is not None else load_curve(),
-        seconds_per_call,
-        budget_seconds,
-        max_model_calls=max_model_calls,
-    )
+    native = model.native_size
+    seconds_per_call = measure_seconds_per_call(model, (native, native), request.variations, clock)
+    points = list(curve if curve is not None else load_curve())
+    depth = plan_request(model, request).depth
+    resampling = [point for point in points if point.settings.jump_n_sample > 1]
+    # Resampling harmonises a fill with its context (the paper's ablation): it is kept before
+    # detail levels, and detail levels before schedules without it.
+    passes = [resampling, points] if resampling else [points]
+    choice = None
+    for candidates, dropped in ((c, d) for c in passes for d in range(depth)):
+
+        def calls_of(point: CurvePoint, dropped: int = dropped) -> tuple[int, float]:
+            plan = plan_request(model, replace(request, settings=point.settings,
+                                               drop_levels=dropped))  # fmt: skip
+            return plan.model_calls, native_call_equivalents(plan, native)
+
+        choice = replace(
+            choose_schedule(candidates, seconds_per_call, budget_seconds,
+                            max_model_calls=max_model_calls, calls_of=calls_of),
+            levels_dropped=dropped,
+        )  # fmt: skip
+        if choice.fits:
+            return choice
+    assert choice is not None  # depth >= 1
+    return choice
 
 
 def check_budget_arguments(
@@ -224,14 +272,10 @@ def apply_budget(
     max_model_calls: int | None = None,
     clock: Clock = time.perf_counter,
 ) -> tuple[FillRequest, BudgetChoice]:
-    """(request with the chosen settings, the choice); measures on the engine's model."""
+    """(request with the chosen settings and levels, the choice); measures on the engine's
+    model."""
     choice = choose_for_request(
-        engine.model,
-        request.coverage,
-        budget_seconds,
-        variations=request.variations,
-        context_margin=request.context_margin,
-        max_model_calls=max_model_calls,
-        clock=clock,
+        engine.model, request, budget_seconds, max_model_calls=max_model_calls, clock=clock
     )
-    return replace(request, settings=choice.settings), choice
+    chosen = replace(request, settings=choice.settings, drop_levels=choice.levels_dropped)
+    return chosen, choice

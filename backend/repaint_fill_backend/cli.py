@@ -17,6 +17,7 @@ import torch
 
 from . import __version__
 from .devices import DEVICE_CHOICES, DTYPE_CHOICES, DeviceError, configure_threads
+from .fill_plan import DEFAULT_DETAIL, DEFAULT_REFINE_STRENGTH, DETAILS
 from .imaging import (
     ImageInputError,
     coverage_from_mask,
@@ -48,7 +49,19 @@ def add_sampling_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--budget", type=float, help="seconds: best schedule that fits (measured)")
     parser.add_argument("--seed", type=int, help="seed (variation i uses seed + i); default random")
     parser.add_argument("--variations", type=int, default=1, help="results to make in one batch")
-    parser.add_argument("--context-margin", type=int, help="pixels of context around the mask")
+    parser.add_argument(
+        "--context-margin", type=int, help="pixels of context around each region (default: half "
+        "its longest side)"
+    )  # fmt: skip
+    parser.add_argument(
+        "--detail", choices=DETAILS, default=DEFAULT_DETAIL,
+        help="native: refine large regions up to the image's own pixels (default); coarse: one "
+        "pass at the model's size, scaled back",
+    )  # fmt: skip
+    parser.add_argument(
+        "--refine-strength", type=float, default=DEFAULT_REFINE_STRENGTH,
+        help="share of the schedule each refinement level runs (0-1]",
+    )  # fmt: skip
     parser.add_argument("--model", default=EMBEDDED, help="embedded, a folder, .pt, or a hub id")
     parser.add_argument("--device", choices=DEVICE_CHOICES, default="auto")
     parser.add_argument("--dtype", choices=DTYPE_CHOICES, default="auto")
@@ -169,9 +182,12 @@ def run_fill(args: argparse.Namespace) -> int:
         reverse_step=args.reverse_step,
         eta=args.eta,
     )
+    if not 0.0 < args.refine_strength <= 1.0:
+        raise UserError(f"--refine-strength must be in (0, 1], got {args.refine_strength:g}")
     request = FillRequest(
-        image, coverage, settings, args.seed, args.variations, args.context_margin
-    )
+        image, coverage, settings, args.seed, args.variations, args.context_margin,
+        detail=args.detail, refine_strength=args.refine_strength,
+    )  # fmt: skip
     from .engine import validate_request
 
     validate_request(request)  # fail on bad input before the (slow) model load
@@ -199,10 +215,12 @@ def run_fill(args: argparse.Namespace) -> int:
         if budget is not None:
             report["budget"] = budget.report()
         args.report.write_text(json.dumps(report, indent=2) + "\n")
+    regions = result.report["regions"]
+    levels = max(len(region["levels"]) for region in regions)
     print(
         f"filled {result.crop.width}x{result.crop.height} crop with {result.report['model']} "
-        f"({result.report['model_calls']} model calls, {result.report['seconds']:.1f} s, "
-        f"seeds {result.seeds})",
+        f"({len(regions)} region(s), up to {levels} level(s), {result.report['model_calls']} "
+        f"model calls, {result.report['seconds']:.1f} s, seeds {result.seeds})",
         file=sys.stderr,
     )
     return 0

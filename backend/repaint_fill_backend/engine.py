@@ -1,4 +1,4 @@
-"""One fill, end to end on arrays: crop, scale, sample, scale back. Used by the CLI and server.
+"""One fill, end to end on arrays: plan regions and levels, sample each, paste. CLI and server.
 
 The engine owns the loaded model (loaded once per process and kept warm) and nothing else.
 """
@@ -13,24 +13,36 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from PIL import Image
 
 from .denoiser import LoadedModel
 from .devices import choose_device, choose_dtype, dtype_name
+from .fill_plan import (
+    DEFAULT_DETAIL,
+    DEFAULT_REFINE_STRENGTH,
+    DETAILS,
+    TILE_OVERLAP_SHARE,
+    FillPlan,
+    Level,
+    ModelGeometry,
+    RegionPlan,
+    pad_to,
+    plan_fill,
+)
 from .imaging import (
     ImageInputError,
-    Rect,
     fill_working_size,
     from_model_tensor,
-    mask_bbox,
-    plan_crop,
     to_model_tensors,
     to_rgb8,
 )
 from .models import EMBEDDED, load_model
 from .presets import SamplingSettings
+from .regions import Rect, bounding_crop, mask_bbox, plan_crop
 from .sampler import FillCancelled, StepCallback, StepInfo, repaint
 from .schedule import diffusion_tables
+from .tiling import TiledDenoiser
 
 MAX_VARIATIONS = 8
 MAX_SEED = 2**63 - 1
@@ -45,7 +57,10 @@ class FillRequest:
     settings: SamplingSettings
     seed: int | None = None  # None = random; variation i uses seed + i
     variations: int = 1
-    context_margin: int | None = None  # None = half the selection's longest side
+    context_margin: int | None = None  # None = half each region's longest side
+    detail: str = DEFAULT_DETAIL  # native: refine to the image's own pixels | coarse: one pass
+    refine_strength: float = DEFAULT_REFINE_STRENGTH
+    drop_levels: int = 0  # leave out this many finest levels (a time budget sets it)
 
 
 @dataclass(frozen=True)
@@ -73,6 +88,10 @@ def validate_request(request: FillRequest) -> Rect:
         raise ImageInputError(f"variations must be between 1 and {MAX_VARIATIONS}")
     if request.seed is not None and not 0 <= request.seed <= MAX_SEED - MAX_VARIATIONS:
         raise ImageInputError(f"seed must be between 0 and {MAX_SEED - MAX_VARIATIONS}")
+    if request.detail not in DETAILS:
+        raise ImageInputError(f"detail must be one of {', '.join(DETAILS)}, got {request.detail!r}")
+    if request.context_margin is not None and request.context_margin < 0:
+        raise ImageInputError(f"context margin must be >= 0 px, got {request.context_margin}")
     return _bbox_or_error(request.coverage)
 
 
@@ -149,40 +168,209 @@ class Engine:
         torch_device = choose_device(device)
         return cls(load_model(model, torch_device, choose_dtype(torch_device, dtype)))
 
-    def fill(self, request: FillRequest, callback: StepCallback | None = None) -> FillResult:
-        """Run RePaint on the request's crop; raises FillCancelled if the callback cancels."""
+    def plan(self, request: FillRequest) -> FillPlan:
+        """Every model call of the request, before the first one (regions, levels, tiles)."""
+        return plan_request(self.model, request)
+
+    def fill(
+        self,
+        request: FillRequest,
+        callback: StepCallback | None = None,
+        on_preview: PreviewCallback | None = None,
+    ) -> FillResult:
+        """Fill every region of the request; raises FillCancelled if the callback cancels.
+
+        ``callback`` runs after every model call (progress over the whole plan, cancellation);
+        ``on_preview`` receives the crop-sized current estimate of the first variation every
+        ``PREVIEW_EVERY`` sampler steps.
+        """
         validate_request(request)
         with self._lock, torch.inference_mode():
-            return self._fill(request, callback)
+            plan = self.plan(request)
+            return run_plan(self.model, request, plan, callback, on_preview)
 
-    def _fill(self, request: FillRequest, callback: StepCallback | None) -> FillResult:
-        started = time.perf_counter()
-        model = self.model
-        prepared = prepare_fill(
-            model, to_rgb8(request.image), request.coverage, request.context_margin
+
+def plan_request(model: LoadedModel, request: FillRequest) -> FillPlan:
+    """The fill plan of ``request`` for ``model``, its ``drop_levels`` finest levels left out."""
+    plan = plan_fill(
+        request.coverage,
+        ModelGeometry(model.native_size, model.stride),
+        request.settings,
+        detail=request.detail,
+        context_margin=request.context_margin,
+        refine_strength=request.refine_strength,
+    )
+    return plan.without_finest(request.drop_levels) if request.drop_levels else plan
+
+
+def run_plan(
+    model: LoadedModel,
+    request: FillRequest,
+    plan: FillPlan,
+    callback: StepCallback | None = None,
+    on_preview: PreviewCallback | None = None,
+) -> FillResult:
+    """Carry out a plan: each region level by level; the results pasted into one crop."""
+    started = time.perf_counter()
+    rgb, coverage = to_rgb8(request.image), request.coverage
+    base_seed = request.seed if request.seed is not None else secrets.randbelow(2**31)
+    seeds = [base_seed + i for i in range(request.variations)]
+    crop = bounding_crop([region.region for region in plan.regions])
+    canvases = [rgb[crop.slices].copy() for _ in seeds]
+    counter = CallCounter(plan.model_calls, callback)
+    for region_plan in plan.regions:
+        place = region_plan.region.crop.relative_to(crop)
+        preview = _region_preview(on_preview, canvases[0], place, coverage, region_plan)
+        fills = fill_region(model, rgb, coverage, region_plan, plan.settings, seeds, counter,
+                            preview)  # fmt: skip
+        for canvas, fill in zip(canvases, fills):
+            canvas[place.slices] = fill
+    report = {
+        "model": model.name,
+        "device": str(model.device),
+        "dtype": dtype_name(model.dtype),
+        **asdict(plan.settings),
+        "model_calls": plan.model_calls,
+        "seconds": round(time.perf_counter() - started, 3),
+        "seeds": seeds,
+        "variations": request.variations,
+        "working_size": list(finest_working_size(plan)),
+        "crop": [crop.x, crop.y, crop.width, crop.height],
+        "image_size": list(request.image.size),
+        "detail": plan.detail,
+        "refine_strength": plan.refine_strength,
+        "regions": [region.report() for region in plan.regions],
+    }
+    return FillResult(crop=crop, fills=canvases, report=report)
+
+
+def finest_working_size(plan: FillPlan) -> tuple[int, int]:
+    """The largest working size any level of the plan runs at (the report's ``working_size``)."""
+    sizes = [level.working_size for region in plan.regions for level in region.levels]
+    return max(sizes, key=lambda size: size[0] * size[1])
+
+
+class CallCounter:
+    """Progress over the whole plan: counts model calls and reports each to the callback."""
+
+    def __init__(self, total: int, callback: StepCallback | None):
+        self.total, self.done, self.callback = total, 0, callback
+        self.started = time.perf_counter()
+
+    def add(self, calls: int) -> None:
+        self.done += calls
+        if self.callback is not None:
+            elapsed = time.perf_counter() - self.started
+            eta = elapsed / self.done * (self.total - self.done)
+            self.callback(StepInfo(self.done, self.total, eta, -1, None))
+
+
+def fill_region(
+    model: LoadedModel,
+    rgb: np.ndarray,
+    coverage: np.ndarray,
+    plan: RegionPlan,
+    settings: SamplingSettings,
+    seeds: list[int],
+    counter: CallCounter,
+    on_level_preview: LevelPreview | None = None,
+) -> list[np.ndarray]:
+    """One region, coarse to fine; returns one crop-sized (H, W, 3) uint8 fill per seed."""
+    crop = plan.region.crop
+    crop_rgb, crop_coverage = rgb[crop.slices], coverage[crop.slices]
+    generators = [torch.Generator(device=model.device).manual_seed(s) for s in seeds]
+    tables = diffusion_tables(model.training_betas, settings.steps)
+    schedule = settings.schedule()
+    previous: torch.Tensor | None = None
+    for level in plan.levels:
+        if not level.tiles:
+            continue
+        known, keep_mask = to_model_tensors(crop_rgb, crop_coverage, level.content_size)
+        known, keep_mask = known.to(model.device), keep_mask.to(model.device)
+        init = None
+        if level.start_index is not None and previous is not None:
+            width, height = level.content_size
+            upscaled = F.interpolate(previous, size=(height, width), mode="bicubic")
+            init = pad_to(keep_mask * known + (1 - keep_mask) * upscaled.clamp(-1, 1),
+                          level.working_size)  # fmt: skip
+        walk = schedule if level.start_index is None else schedule.from_index(level.start_index)
+        denoiser = TiledDenoiser(
+            model.denoiser, level.tiles, fade=tile_fade(model.native_size), on_call=counter.add,
+            batch_tiles=tile_batch(model.device, level.tiles[0], len(seeds)),
+        )  # fmt: skip
+        sample = repaint(
+            denoiser,
+            pad_to(known, level.working_size).expand(len(seeds), -1, -1, -1).contiguous(),
+            pad_to(keep_mask, level.working_size),
+            walk,
+            tables,
+            generators=generators,
+            reverse_step=settings.step_kind(model.variance_type),
+            callback=_level_callback(on_level_preview, level),
+            preview=on_level_preview is not None,
+            init=init,
         )
-        batch = request.variations
-        known = prepared.known.expand(batch, -1, -1, -1).contiguous()
-        base_seed = request.seed if request.seed is not None else secrets.randbelow(2**31)
-        seeds = [base_seed + i for i in range(batch)]
-        settings = request.settings
-        sample = sample_batch(model, known, prepared.keep_mask, settings, seeds, callback)
-        fills = [prepared.crop_fill(item) for item in sample]
-        crop, size = prepared.crop, prepared.size
-        report = {
-            "model": model.name,
-            "device": str(model.device),
-            "dtype": dtype_name(model.dtype),
-            **asdict(settings),
-            "model_calls": settings.schedule().model_calls,
-            "seconds": round(time.perf_counter() - started, 3),
-            "seeds": seeds,
-            "variations": batch,
-            "working_size": list(size),
-            "crop": [crop.x, crop.y, crop.width, crop.height],
-            "image_size": list(request.image.size),
-        }
-        return FillResult(crop=crop, fills=fills, report=report)
+        previous = sample[..., : level.content_size[1], : level.content_size[0]]
+    return [from_model_tensor(item, crop.size) for item in previous]
+
+
+def tile_fade(native_size: int) -> int:
+    """How far tile weights fall off at the edges: the tiles' overlap."""
+    return max(1, round(native_size * TILE_OVERLAP_SHARE))
+
+
+def tile_batch(device: torch.device, tile: Rect, variations: int) -> int:
+    """Tiles per model call: 1 on the CPU (batching buys nothing there, measured), more on a GPU
+    as its free memory allows (about 2 MB of activations per 64x64 tile pixel block, a cautious
+    figure for the UNets we load; untested here: no GPU on the build machines)."""
+    if device.type != "cuda":
+        return 1
+    free_bytes, _ = torch.cuda.mem_get_info(device)
+    per_tile = tile.width * tile.height / 4096 * 2 * 2**20 * variations
+    return int(max(1, min(16, free_bytes * 0.5 // per_tile)))
+
+
+LevelPreview = Callable[[Level, torch.Tensor], None]
+PreviewCallback = Callable[[np.ndarray], None]
+PREVIEW_EVERY = 5  # sampler steps between previews (each costs a resize of the crop)
+
+
+def _level_callback(on_level_preview: LevelPreview | None, level: Level) -> StepCallback | None:
+    """The sampler's callback for one level: hands every PREVIEW_EVERY-th x0 estimate on."""
+    if on_level_preview is None:
+        return None
+    steps = 0
+
+    def callback(info: StepInfo) -> None:
+        nonlocal steps
+        steps += 1
+        if info.x0_preview is not None and (steps % PREVIEW_EVERY == 0 or info.step == info.total):
+            on_level_preview(level, info.x0_preview)
+
+    return callback
+
+
+def _region_preview(
+    on_preview: PreviewCallback | None,
+    canvas: np.ndarray,
+    place: Rect,
+    coverage: np.ndarray,
+    region_plan: RegionPlan,
+) -> LevelPreview | None:
+    """Turn a level's x0 estimate into a crop-sized picture: known pixels kept, hole estimated."""
+    if on_preview is None:
+        return None
+    crop = region_plan.region.crop
+    hole = coverage[crop.slices] > 0
+
+    def preview(level: Level, x0: torch.Tensor) -> None:
+        width, height = level.content_size
+        estimate = from_model_tensor(x0[0, :, :height, :width], crop.size)
+        picture = canvas.copy()
+        picture[place.slices][hole] = estimate[hole]
+        on_preview(picture)
+
+    return preview
 
 
 def cancellable(

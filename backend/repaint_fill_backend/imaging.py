@@ -1,4 +1,4 @@
-"""Pixels in and out: reading images and masks, crop planning, working size, compositing.
+"""Pixels in and out: reading images and masks, working size, scaling, compositing.
 
 Conventions: the wire/file mask is 8-bit coverage, 255 = fill, 0 = keep. It becomes ``keep_mask``
 (1 = keep) exactly once, in ``to_model_tensors``. Compositing uses the soft coverage as alpha.
@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import os
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
+
+from .regions import Rect
 
 # Pillow's decompression-bomb guard, set explicitly: 64 megapixels is more than any crop we fill.
 MAX_IMAGE_PIXELS = 64 * 1024 * 1024
@@ -24,23 +25,6 @@ SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I")
 
 class ImageInputError(ValueError):
     """An image or mask cannot be used; the message says what is wrong and what to do."""
-
-
-@dataclass(frozen=True)
-class Rect:
-    x: int
-    y: int
-    width: int
-    height: int
-
-    @property
-    def box(self) -> tuple[int, int, int, int]:
-        return (self.x, self.y, self.x + self.width, self.y + self.height)
-
-    @property
-    def slices(self) -> tuple[slice, slice]:
-        """(rows, columns) to index an (H, W, ...) array with."""
-        return slice(self.y, self.y + self.height), slice(self.x, self.x + self.width)
 
 
 def open_image(path: str | Path) -> Image.Image:
@@ -86,27 +70,6 @@ def coverage_from_mask(mask: Image.Image) -> np.ndarray:
         mask = mask.convert("RGBA")
         mask = Image.alpha_composite(Image.new("RGBA", mask.size, (0, 0, 0, 255)), mask)
     return np.asarray(mask.convert("L"))
-
-
-def mask_bbox(coverage: np.ndarray) -> Rect | None:
-    """Bounding box of the pixels with any coverage; None when the mask is empty."""
-    rows, cols = np.any(coverage > 0, axis=1), np.any(coverage > 0, axis=0)
-    if not rows.any():
-        return None
-    y0, y1 = np.flatnonzero(rows)[[0, -1]]
-    x0, x1 = np.flatnonzero(cols)[[0, -1]]
-    return Rect(int(x0), int(y0), int(x1 - x0 + 1), int(y1 - y0 + 1))
-
-
-def plan_crop(bbox: Rect, image_size: tuple[int, int], margin: int | None = None) -> Rect:
-    """The context crop: bbox padded by ``margin`` (default: half its longest side, >= 16 px),
-    clamped to the image."""
-    width, height = image_size
-    pad = margin if margin is not None else max(16, max(bbox.width, bbox.height) // 2)
-    x0, y0 = max(0, bbox.x - pad), max(0, bbox.y - pad)
-    x1 = min(width, bbox.x + bbox.width + pad)
-    y1 = min(height, bbox.y + bbox.height + pad)
-    return Rect(x0, y0, x1 - x0, y1 - y0)
 
 
 def working_size(crop_size: tuple[int, int], native_size: int, stride: int) -> tuple[int, int]:

@@ -145,10 +145,14 @@ def repaint(
     reverse_step: ReverseStep = DDPMStep(),
     callback: StepCallback | None = None,
     preview: bool = False,
+    init: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Inpaint ``known`` where ``keep_mask`` is 0; returns the sample in [-1, 1] (N, C, H, W).
 
     known: (N, C, H, W) float in [-1, 1]; keep_mask: (N or 1, 1, H, W), 1 = keep, 0 = generate.
+    init: an estimate of the whole clean image (same shape as ``known``) to refine: sampling then
+    starts from it noised to the schedule's first index (for a schedule cut with
+    ``from_index``) instead of from pure noise.
     The known region of the output is only approximately the input: composite afterwards.
     """
     if len(generators) != known.shape[0]:
@@ -156,7 +160,11 @@ def repaint(
     if tables.steps != schedule.steps:
         raise ValueError("tables and schedule disagree on the number of steps")
     keep_mask = keep_mask.to(known.dtype)
-    x = gaussian_like(known, generators)
+    if init is None:
+        x = gaussian_like(known, generators)
+    else:
+        x = noise_known_region(init.to(known.dtype), tables.alphas_cumprod[schedule.first_index],
+                               generators)  # fmt: skip
     total, done, started = schedule.model_calls, 0, time.perf_counter()
     for current, target in schedule.moves():
         if target > current:

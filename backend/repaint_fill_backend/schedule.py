@@ -41,6 +41,22 @@ class JumpSchedule:
         """Consecutive (from, to) pairs of the walk."""
         return list(zip(self.indices[:-1], self.indices[1:]))
 
+    @property
+    def first_index(self) -> int:
+        """The index the walk starts at (``steps - 1`` unless cut by ``from_index``)."""
+        return self.indices[0]
+
+    def from_index(self, start: int) -> JumpSchedule:
+        """The same walk from its first arrival at ``start`` on: a partial run that refines an
+        existing estimate noised to that level (resampling jumps below ``start`` are kept)."""
+        if not 0 <= start <= self.steps - 1:
+            raise ScheduleError(f"start index must be between 0 and {self.steps - 1}, got {start}")
+        cut = self.indices.index(start)
+        return JumpSchedule(
+            self.steps, self.jump_length, self.resamplings, self.start_resampling,
+            self.indices[cut:],
+        )  # fmt: skip
+
 
 def validate_schedule_parameters(
     steps: int, jump_length: int, resamplings: int, start_resampling: int | None = None
@@ -97,6 +113,14 @@ def check_schedule(schedule: JumpSchedule) -> None:
     indices = schedule.indices
     if indices[0] != schedule.steps - 1 or indices[-1] != -1:
         raise ScheduleError(f"schedule must run from {schedule.steps - 1} to -1")
+    check_walk(schedule)
+
+
+def check_walk(schedule: JumpSchedule) -> None:
+    """The invariants of any walk, whole or cut: +-1 moves inside the range, ending at -1."""
+    indices = schedule.indices
+    if indices[-1] != -1:
+        raise ScheduleError("schedule must end at -1")
     if any(abs(b - a) != 1 for a, b in schedule.moves()):
         raise ScheduleError("every schedule move must be +-1")
     if min(indices[:-1]) < 0 or max(indices) > schedule.steps - 1:

@@ -35,10 +35,13 @@ def samples() -> list[Sample]:
 def test_batched_bench_fills_equal_engine_fills(tmp_path):
     engine = Engine.load(str(save_tiny_unet(tmp_path / "tiny")), dtype="fp32")
     cases = samples()
-    batched = fill_samples(engine.model, cases, SETTINGS, batch=4, seed=7)
-    assert len(batched) == len(cases)
+    batched = fill_samples(engine.model, cases, SETTINGS, batch=4, seed=7, detail="coarse")
+    native = fill_samples(engine.model, cases, SETTINGS, batch=4, seed=7, detail="native")
+    assert len(batched) == len(native) == len(cases)
     for index, case in enumerate(cases):
-        request = FillRequest(Image.fromarray(case.truth), case.coverage, SETTINGS, seed=7 + index)
+        request = FillRequest(
+            Image.fromarray(case.truth), case.coverage, SETTINGS, seed=7 + index, detail="coarse"
+        )
         result = engine.fill(request)
         region = result.crop.slices
         alone = case.truth.copy()
@@ -47,3 +50,11 @@ def test_batched_bench_fills_equal_engine_fills(tmp_path):
         difference = np.abs(batched[index].astype(int) - alone.astype(int))
         assert difference.max() <= 2, case.name
         assert (batched[index] != case.truth).any(), "the hole was filled"
+        # The native-detail bench fill is the product's default fill of the same request.
+        default = engine.fill(
+            FillRequest(Image.fromarray(case.truth), case.coverage, SETTINGS, seed=7 + index)
+        )
+        expected = case.truth.copy()
+        region = default.crop.slices
+        expected[region] = composite(case.truth[region], default.fills[0], case.coverage[region])
+        assert np.array_equal(native[index], expected), case.name

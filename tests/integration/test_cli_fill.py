@@ -72,7 +72,13 @@ def test_fill_writes_full_image_with_untouched_pixels_identical(scene, tiny_mode
         "crop",
     ):
         assert key in report
-    assert report["model_calls"] == 10 and report["seeds"] == [1]
+    # 56x46 crop > 1.5 x the tiny model's native 32 px: a coarse pass (the whole walk, 10 calls)
+    # and one refinement level at the crop's own pixels.
+    assert report["seeds"] == [1]
+    (region,) = report["regions"]
+    assert [level["model_calls"] for level in region["levels"]][0] == 10
+    assert region["levels"][-1]["scale"] == 1.0
+    assert report["model_calls"] == sum(level["model_calls"] for level in region["levels"])
     assert report["device"] == "cpu" and report["dtype"] == ("bf16" if native_bf16 else "fp32")
     x, y, w, h = report["crop"]
     assert x <= 20 and y <= 10 and x + w >= 44 and y + h >= 30

@@ -5,6 +5,7 @@ import math
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 from repaint_fill_backend.budget import (
     CurvePoint,
     check_budget_arguments,
@@ -15,7 +16,8 @@ from repaint_fill_backend.budget import (
     measure_seconds_per_call,
 )
 from repaint_fill_backend.denoiser import LoadedModel, Prediction
-from repaint_fill_backend.presets import SamplingSettings
+from repaint_fill_backend.engine import FillRequest
+from repaint_fill_backend.presets import PRESETS, SamplingSettings
 from repaint_fill_backend.schedule import ScheduleError, linear_betas
 
 CURVE = [
@@ -105,16 +107,41 @@ def test_measure_uses_warm_up_then_one_timed_call_on_the_injected_clock():
     assert shapes == [(2, 3, 32, 48)] * 2  # (N, C, h, w) from (w, h)
 
 
-def test_choose_for_request_measures_at_the_engines_working_size():
+def budget_request(coverage: np.ndarray, variations: int = 1) -> FillRequest:
+    image = Image.new("RGB", coverage.shape[::-1])
+    return FillRequest(image, coverage, PRESETS["fast"], variations=variations)
+
+
+def test_choose_for_request_measures_a_native_call_and_counts_the_whole_plan():
     clock, shapes = FakeClock(), []
-    model = fake_model(clock, 0.5, shapes)
+    model = fake_model(clock, 0.5, shapes)  # native 64
     coverage = np.zeros((100, 200), np.uint8)
-    coverage[40:60, 80:120] = 255  # 40x20 box -> crop 80x60 (margin 20) -> 64x48 working size
-    choice = choose_for_request(model, coverage, 40.0, clock=clock, curve=CURVE)
-    assert shapes[-1] == (1, 3, 48, 64)
+    coverage[40:60, 80:120] = 255  # 40x20 box -> crop 80x60 (margin 20): fits 1.5 x 64, 1 level
+    choice = choose_for_request(model, budget_request(coverage), 40.0, clock=clock, curve=CURVE)
+    assert shapes[-1] == (1, 3, 64, 64)
     assert choice.seconds_per_call == pytest.approx(0.5)
-    assert choice.model_calls == 65  # (65 * 1.05 + 2) * 0.5 = 35.1 <= 36; 230 calls would not fit
-    assert choice.report()["picked"]["steps"] == 25
+    # one 80x64 call = 1.25 native calls: (65 * 1.25 * 1.05 + 2) * 0.5 = 43.7 > 36 does not fit;
+    # the 25-call schedule does (17.4 s)
+    assert choice.model_calls == 25 and choice.fits
+    roomy = choose_for_request(model, budget_request(coverage), 60.0, clock=clock, curve=CURVE)
+    assert roomy.fits and roomy.model_calls == 65
+
+
+def test_a_tight_budget_leaves_out_the_finest_levels_first():
+    clock, shapes = FakeClock(), []
+    model = fake_model(clock, 0.1, shapes)  # native 64: a 300x200 crop needs coarse + 1:1 tiles
+    coverage = np.zeros((200, 300), np.uint8)
+    coverage[50:150, 75:225] = 255
+    request = budget_request(coverage)
+    full = choose_for_request(model, request, 10_000.0, clock=clock, curve=CURVE)
+    assert full.fits and full.levels_dropped == 0
+    # coarse 64x40, 128x88 in 6 tiles, 1:1 304x200 in 24 tiles: only the last is too dear
+    tight = choose_for_request(model, request, 40.0, clock=clock, curve=CURVE)
+    assert tight.fits and tight.levels_dropped == 1 and tight.model_calls > 65
+    assert tight.estimated_seconds <= 40.0 * 0.9
+    assert "1 finest detail level(s) left out" in tight.summary()
+    tighter = choose_for_request(model, request, 6.0, clock=clock, curve=CURVE)
+    assert tighter.levels_dropped == 2 and tighter.model_calls == 65  # the coarse pass only
 
 
 def test_budget_together_with_explicit_schedule_options_is_refused():

@@ -5,20 +5,18 @@ import pytest
 from PIL import Image
 from repaint_fill_backend.imaging import (
     ImageInputError,
-    Rect,
     composite,
     coverage_from_mask,
     fill_in_original_mode,
     fill_working_size,
     known_share,
-    mask_bbox,
     open_image,
-    plan_crop,
     save_atomically,
     to_model_tensors,
     to_rgb8,
     working_size,
 )
+from repaint_fill_backend.regions import Rect, mask_bbox, plan_crop
 
 
 @pytest.mark.parametrize(

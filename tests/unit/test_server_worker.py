@@ -12,9 +12,9 @@ import pytest
 import torch
 from PIL import Image
 from repaint_fill_backend.engine import FillRequest, FillResult
-from repaint_fill_backend.imaging import Rect
 from repaint_fill_backend.models import ModelError
 from repaint_fill_backend.presets import resolve_settings
+from repaint_fill_backend.regions import Rect
 from repaint_fill_backend.sampler import StepInfo
 from repaint_fill_backend.server.jobs import JobManager, QueueFull, QueueLimits
 from repaint_fill_backend.server.schemas import JobState

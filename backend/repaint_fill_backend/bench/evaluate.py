@@ -98,7 +98,9 @@ def run_quality_and_targets(
             run_method(
                 f"ours {name}",
                 mask_samples,
-                lambda s=settings: fill_samples(model, mask_samples, s, plan.batch),
+                lambda s=settings: fill_samples(
+                    model, mask_samples, s, plan.batch, detail="native"
+                ),
                 calls,
             )
         )

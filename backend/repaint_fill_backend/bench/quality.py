@@ -15,7 +15,15 @@ import torch
 from PIL import Image
 
 from ..denoiser import LoadedModel
-from ..engine import PreparedFill, plan_work, prepare_fill, sample_batch
+from ..engine import (
+    FillRequest,
+    PreparedFill,
+    plan_request,
+    plan_work,
+    prepare_fill,
+    run_plan,
+    sample_batch,
+)
 from ..imaging import composite
 from ..presets import SamplingSettings
 from .masks import MASKS
@@ -80,9 +88,16 @@ def fill_samples(
     settings: SamplingSettings,
     batch: int,
     seed: int = 0,
+    detail: str = "coarse",
 ) -> list[np.ndarray]:
-    """Fill every sample through the engine's own steps (prepare_fill, sample_batch, crop_fill,
-    composite), batching samples that share a working size; sample i uses seed + i."""
+    """Fill every sample as the product does; sample i uses seed + i.
+
+    ``coarse``: through the engine's single-pass steps (prepare_fill, sample_batch, crop_fill,
+    composite), batching samples that share a working size (the schedule sweep's path).
+    ``native``: the product's default fill (regions, levels, tiles), one sample at a time.
+    """
+    if detail == "native":
+        return [native_fill(model, sample, settings, seed + i) for i, sample in enumerate(samples)]
     prepared = [prepare_fill(model, s.truth, s.coverage) for s in samples]
     results: list[np.ndarray | None] = [None] * len(samples)
     order = sorted(range(len(samples)), key=lambda i: prepared[i].size)
@@ -102,6 +117,18 @@ def fill_samples(
                     )
                     results[i] = result
     return [r for r in results if r is not None]
+
+
+def native_fill(
+    model: LoadedModel, sample: Sample, settings: SamplingSettings, seed: int
+) -> np.ndarray:
+    """One sample filled at native detail through the engine's plan, composited."""
+    request = FillRequest(Image.fromarray(sample.truth), sample.coverage, settings, seed=seed)
+    with torch.inference_mode():
+        result = run_plan(model, request, plan_request(model, request))
+    filled, region = sample.truth.copy(), result.crop.slices
+    filled[region] = composite(sample.truth[region], result.fills[0], sample.coverage[region])
+    return filled
 
 
 def _split_by_size(indices: list[int], prepared: list[PreparedFill]) -> list[list[int]]:

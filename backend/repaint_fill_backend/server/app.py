@@ -263,7 +263,10 @@ def build_request(
         )
     picture = decode_png(image.file.read(), "image", settings.max_pixels)
     coverage = coverage_from_mask(decode_png(mask.file.read(), "mask", settings.max_pixels))
-    request = FillRequest(picture, coverage, sampling, params.seed, params.variations)
+    request = FillRequest(
+        picture, coverage, sampling, params.seed, params.variations, params.context_margin,
+        detail=params.detail.value,
+    )  # fmt: skip
     validate_request(request)
     return request
 

@@ -253,6 +253,7 @@ class JobManager:
             model_calls=job.step if job.state == JobState.done else None,
             seconds=job.seconds,
             budget=job.budget_report,
+            regions=job.regions,
             error=job.error,
         )
 
@@ -303,6 +304,7 @@ class JobManager:
             if result is not None:
                 job.results, job.seeds = pngs, result.seeds
                 job.step = int(result.report.get("model_calls", job.step))
+                job.total, job.regions = job.step, result.report.get("regions")
             job.seconds = round(seconds, 3)
             self._running = None
             self._finish(job, state, error)

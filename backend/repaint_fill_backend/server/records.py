@@ -53,6 +53,7 @@ class Job:
     size: tuple[int, int]
     budget: BudgetAsk | None = None
     budget_report: dict | None = None
+    regions: list[dict] | None = None
     state: JobState = JobState.queued
     step: int = 0
     eta: float | None = None

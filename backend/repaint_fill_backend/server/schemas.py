@@ -8,10 +8,13 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ..budget import MAX_BUDGET_SECONDS
 from ..engine import MAX_SEED, MAX_VARIATIONS
+from ..fill_plan import DETAILS
 from ..presets import PRESETS
 from ..schedule import MAX_STEPS
 
 PresetName = Enum("PresetName", {name: name for name in PRESETS}, type=str)  # type: ignore[misc]
+Detail = Enum("Detail", {name: name for name in DETAILS}, type=str)  # type: ignore[misc]
+MAX_CONTEXT_MARGIN = 4096
 
 
 class JobParams(BaseModel):
@@ -29,6 +32,18 @@ class JobParams(BaseModel):
     variations: int = Field(1, ge=1, le=MAX_VARIATIONS, description="results from one job")
     model: str | None = Field(
         None, min_length=1, max_length=500, description="a model from GET /v1/models"
+    )
+    context_margin: int | None = Field(
+        None,
+        ge=0,
+        le=MAX_CONTEXT_MARGIN,
+        description="px of context around each region of the selection (default: half the "
+        "region's longest side); the image sent should hold at least this much around it",
+    )
+    detail: Detail = Field(
+        Detail.native,
+        description="native: large regions are refined up to the image's own pixels; coarse: "
+        "one pass at the model's size, scaled back",
     )
     budget: float | None = Field(
         None,
@@ -62,8 +77,9 @@ class JobCreated(BaseModel):
     id: str
     state: JobState
     total: int = Field(
-        description="model calls the job will make (with a budget: at most this many; the "
-        "job's status gives the exact number once it runs)"
+        description="model calls of one pass of the schedule (regions, refinement levels and "
+        "tiles add to it; with a budget: at most this many); the job's status gives the exact "
+        "total once it runs"
     )
 
 
@@ -85,6 +101,20 @@ class BudgetReport(BaseModel):
     model_calls: int
     estimated_seconds: float
     fits: bool = Field(description="false: even the cheapest schedule is over the budget")
+    levels_dropped: int = Field(0, description="finest detail levels left out to fit")
+
+
+class LevelReport(BaseModel):
+    working_size: list[int] = Field(description="[w, h] the model works at")
+    scale: float = Field(description="level pixels per image pixel (1 = native density)")
+    tiles: int
+    model_calls: int = Field(description="calls of this level, all tiles")
+
+
+class RegionReport(BaseModel):
+    crop: list[int] = Field(description="[x, y, w, h] in the request image")
+    levels: list[LevelReport]
+    levels_dropped: int = 0
 
 
 class JobStatus(BaseModel):
@@ -100,6 +130,9 @@ class JobStatus(BaseModel):
     model_calls: int | None = None
     seconds: float | None = Field(None, description="sampling time (when done)")
     budget: BudgetReport | None = Field(None, description="with a budget, once it has chosen")
+    regions: list[RegionReport] | None = Field(
+        None, description="the fill's regions and their levels (when done)"
+    )
     error: ErrorDetail | None = None
 
 

@@ -130,7 +130,7 @@ class ImagePyramid:
 
 def build_pyramid(pixels: np.ndarray, smallest: int = 64) -> ImagePyramid:
     """uint8 HxWx3 (native pixels, never downscaled) -> an ImagePyramid down to ``smallest``."""
-    level = torch.from_numpy(np.ascontiguousarray(pixels[:, :, :3])).permute(2, 0, 1).contiguous()
+    level = torch.from_numpy(np.array(pixels[:, :, :3])).permute(2, 0, 1).contiguous()
     levels = [level]
     while min(level.shape[1:]) >= 2 * smallest:
         halved = F.interpolate(level[None].float(), scale_factor=0.5, mode="area")[0]
