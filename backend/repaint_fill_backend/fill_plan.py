@@ -7,6 +7,10 @@ each about 2x finer up to native density. A refinement level starts from the pre
 result, noised to a share (``refine_strength``) of the schedule, and runs the rest of the
 RePaint walk. Levels larger than ``NATIVE_FACTOR`` x native run in overlapping tiles of the
 native size; tiles holding no pixel to generate are skipped (they cost nothing).
+
+Tiles are larger than the native size where that is cheaper (``tile_side``): the UNets are
+convolutional, and one 384x384 call of the embedded model costs what 9 native calls cost, while
+covering the same level with overlapping 128 px tiles takes 16 (measured, docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -25,11 +29,16 @@ from .regions import Rect, Region, find_regions
 
 DETAILS = ("native", "coarse")
 DEFAULT_DETAIL = "native"
-# A crop up to this many times the model's native size is worked at its own pixels; also the
-# largest level worked in one piece. Measured (docs/benchmarks.md, real-size section).
+# A crop up to this many times the model's native size is worked at its own pixels in one pass
+# (beyond it the model loses the layout). Measured (docs/benchmarks.md, real-size section).
 NATIVE_FACTOR = 1.5
-# Share of the schedule a refinement level runs (it starts this far from the clean end).
-DEFAULT_REFINE_STRENGTH = 0.5
+# Tiles: up to this many times the native size, and never more pixels a side than MAX_TILE_SIDE
+# (the lowest-resolution self-attention grows with the square of a tile's pixels).
+TILE_FACTOR = 3
+MAX_TILE_SIDE = 512
+# Share of the schedule a refinement level runs (it starts this far from the clean end): enough
+# noise to redraw the grain, little enough to keep the coarse pass's layout.
+DEFAULT_REFINE_STRENGTH = 0.2
 # A refinement level is added while its scale is below this; the last level is always 1:1.
 LAST_STEP_BELOW = 0.8
 TILE_OVERLAP_SHARE = 0.25  # overlap between neighbouring tiles, as a share of the tile side
@@ -179,7 +188,7 @@ def plan_levels(
         content = (max(1, round(width * scale)), max(1, round(height * scale)))
         size = padded_size(content, stride)
         unknown = level_unknown(crop_coverage, content, size)
-        tiles = plan_tiles(size, unknown, native, stride)
+        tiles = plan_tiles(size, unknown, tile_side(native, stride), native, stride)
         levels.append(Level(scale, content, size, tiles, start, calls))
     return tuple(levels)
 
@@ -226,15 +235,21 @@ def tile_starts(length: int, tile: int, overlap: int) -> list[int]:
     return [round(i * (length - tile) / (count - 1)) for i in range(count)]
 
 
+def tile_side(native: int, stride: int) -> int:
+    """The side of a level's tiles (and the largest level worked in one call)."""
+    side = max(native, min(TILE_FACTOR * native, MAX_TILE_SIDE))
+    return side // stride * stride
+
+
 def plan_tiles(
-    size: tuple[int, int], unknown: np.ndarray, native: int, stride: int
+    size: tuple[int, int], unknown: np.ndarray, tile: int, native: int, stride: int
 ) -> tuple[Rect, ...]:
-    """The whole level when it is small enough, else the overlapping native-size tiles that hold
-    at least one pixel to generate."""
+    """The whole level when it fits one tile, else the overlapping tiles that hold at least one
+    pixel to generate (overlap: a quarter of the native size)."""
     width, height = size
-    if max(width, height) <= NATIVE_FACTOR * native:
+    if max(width, height) <= tile:
         return (Rect(0, 0, width, height),)
-    tile_w, tile_h = min(native, width), min(native, height)
+    tile_w, tile_h = min(tile, width), min(tile, height)
     overlap = max(stride, round(native * TILE_OVERLAP_SHARE))
     tiles = []
     for y in tile_starts(height, tile_h, overlap):

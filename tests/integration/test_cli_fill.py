@@ -2,6 +2,7 @@
 
 import json
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -208,3 +209,64 @@ def test_console_command_runs(scene, tiny_model):
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == str(scene / "cli.png")
     assert "Traceback" not in result.stderr
+
+
+def photo_scene(folder: Path) -> tuple[Path, Path, np.ndarray, np.ndarray]:
+    """A 1024x640 image with a 256x256 box and three short strokes far apart from it."""
+    rng = np.random.default_rng(5)
+    pixels = np.asarray(gradient_image(1024, 640)).copy()
+    pixels[::7] = rng.integers(0, 255, pixels[::7].shape, dtype=np.uint8)  # some texture
+    coverage = np.zeros((640, 1024), np.uint8)
+    coverage[192:448, 384:640] = 255
+    for x, y in ((40, 40), (960, 80), (60, 580)):
+        coverage[y : y + 36, x : x + 8] = 255  # 8 px wide, 36 px long
+    Image.fromarray(pixels).save(folder / "photo.png")
+    Image.fromarray(coverage).save(folder / "photo_mask.png")
+    return folder / "photo.png", folder / "photo_mask.png", pixels, coverage
+
+
+def test_real_size_fill_has_regions_levels_and_exact_progress(tmp_path, tiny_model):
+    image, mask, pixels, coverage = photo_scene(tmp_path)
+    result = subprocess.run(
+        [sys.executable, "-m", "repaint_fill_backend.cli", "fill", str(image), "--mask", str(mask),
+         "-o", str(tmp_path / "out.png"), "--model", str(tiny_model), "--context-margin", "32",
+         "--report", str(tmp_path / "r.json"), "--seed", "3", *FEW_STEPS[:-1]],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    out = np.asarray(Image.open(tmp_path / "out.png"))
+    assert (out[coverage == 0] == pixels[coverage == 0]).all()  # known pixels byte-identical
+    assert (out[coverage == 255] != pixels[coverage == 255]).any()
+    report = json.loads((tmp_path / "r.json").read_text())
+    regions = report["regions"]
+    assert len(regions) == 4  # the box and three strokes far from it and from each other
+    box = next(r for r in regions if r["crop"] == [352, 160, 320, 320])  # box + 32 px margin
+    assert [level["scale"] for level in box["levels"]][-1] == 1.0  # refined to native pixels
+    assert len(box["levels"]) >= 3 and box["levels"][-1]["tiles"] > 1  # tiny model: 32 px
+    strokes = [r for r in regions if r is not box]
+    for stroke in strokes:  # each worked in its own small crop, not with the whole frame
+        assert stroke["crop"][2] <= 8 + 64 and stroke["crop"][3] <= 36 + 64
+        assert stroke["levels"][-1]["scale"] == 1.0
+    total = sum(level["model_calls"] for r in regions for level in r["levels"])
+    assert report["model_calls"] == total
+    assert f"{total}/{total}" in result.stderr  # the progress bar ran over the whole plan
+
+
+def test_cancelling_a_real_size_fill_leaves_no_file(tmp_path, tiny_model):
+    image, mask, _, _ = photo_scene(tmp_path)
+    out = tmp_path / "out.png"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "repaint_fill_backend.cli", "fill", str(image), "--mask", str(mask),
+         "-o", str(out), "--model", str(tiny_model), "--steps", "100", "--jump-length", "5",
+         "--jump-n-sample", "5"],
+        stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert process.stderr is not None
+    seen = ""
+    while "call" not in seen:  # the progress bar has started: sampling is under way
+        seen += process.stderr.read(1)
+        assert seen or process.poll() is None
+    process.send_signal(signal.SIGINT)
+    assert process.wait(timeout=60) == 130
+    assert "interrupted" in process.stderr.read()
+    assert not out.exists() and not list(tmp_path.glob(".out-*"))

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from repaint_fill_backend import fill_plan
 from repaint_fill_backend.denoiser import LoadedModel, Prediction
 from repaint_fill_backend.engine import Engine, FillRequest
 from repaint_fill_backend.fill_plan import (
@@ -101,13 +102,16 @@ def test_refinement_levels_double_up_to_native_density(crop, native, expected) -
     [
         # a crop that fits (<= 1.5 x native) is worked at its own pixels, padded to the stride
         ((300, 200), (100, 60, 150, 100), 128, 16, [(160, 144)], [1]),
-        # a larger crop: coarse pass at native size, then 1:1 in native-size tiles
-        ((600, 400), (200, 120, 400, 280), 128, 16, [(128, 112), (304, 272)], [1, 9]),
+        # a larger crop: coarse pass at native size, then 1:1 in one call (<= 3 x native)
+        ((600, 400), (200, 120, 400, 280), 128, 16, [(128, 112), (304, 272)], [1, 1]),
         # a crop 4x the native size: coarse, 2x, 1:1 (tiles only where the level is large)
         ((1200, 800), (400, 300, 800, 500), 128, 16, [(128, 80), (256, 160), (512, 304)],
-         [1, 6, 15]),
-        # guided-diffusion-like: native 256, stride 32
-        ((2000, 1500), (800, 600, 1200, 900), 256, 32, [(256, 192), (512, 416)], [1, 6]),
+         [1, 1, 2]),
+        # a 1500x1000 selection in a 4000x3000 photo: 1:1 in 384 px tiles
+        ((4000, 3000), (1250, 1000, 2750, 2000), 128, 16,
+         [(128, 96), (256, 176), (512, 352), (1024, 704), (1600, 1104)], [1, 1, 2, 6, 20]),
+        # guided-diffusion-like: native 256, stride 32, tiles up to 512 px
+        ((2000, 1500), (800, 600, 1200, 900), 256, 32, [(256, 192), (512, 416)], [1, 1]),
     ],
 )  # fmt: skip
 def test_level_plans(image, box, native, stride, sizes, tiles) -> None:
@@ -142,7 +146,7 @@ def test_coarse_detail_is_one_pass_and_model_calls_are_exact() -> None:
 def test_tiles_cover_every_pixel_to_generate_and_skip_known_only_ones() -> None:
     unknown = np.zeros((400, 400), dtype=bool)
     unknown[10:30, 10:30] = True
-    tiles = plan_tiles((400, 400), unknown, 128, 16)
+    tiles = plan_tiles((400, 400), unknown, 128, 128, 16)
     assert 0 < len(tiles) < 16  # a 4x4 grid; only tiles touching the hole
     covered = np.zeros_like(unknown)
     for tile in tiles:
@@ -238,11 +242,12 @@ def test_levels_reproduce_the_original_with_a_perfect_denoiser(monkeypatch) -> N
     pixels = np.stack([xx * 3, yy * 5, (xx + yy) * 2], axis=-1).clip(0, 255).astype(np.uint8)
     truth = torch.from_numpy(pixels).permute(2, 0, 1)[None].float() / 127.5 - 1
     coarse = torch.from_numpy(
-        np.asarray(Image.fromarray(pixels).resize((32, 16), Image.Resampling.LANCZOS))
+        np.array(Image.fromarray(pixels).resize((32, 16), Image.Resampling.LANCZOS))
     ).permute(2, 0, 1)[None].float() / 127.5 - 1  # fmt: skip
     padded = torch.nn.functional.pad(truth, (0, 2, 0, 0), mode="reflect")
     model = oracle_model({(16, 32): coarse, (40, 72): padded}, native=32)
     tell_the_oracle_where(monkeypatch, model.denoiser)
+    monkeypatch.setattr(fill_plan, "TILE_FACTOR", 1)  # 32 px tiles: the 1:1 level is tiled
     coverage = mask_with((height, width), (20, 10, 50, 30))
     request = FillRequest(Image.fromarray(pixels), coverage, SHORT, seed=0, context_margin=40)
     result = Engine(model).fill(request)
