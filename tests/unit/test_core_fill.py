@@ -41,8 +41,16 @@ def test_request_carries_image_mask_and_params() -> None:
     crop = plan_fill(selection, CANVAS, 4)
     assert crop == Rect(16, 6, 16, 14)
     rgba, coverage = _crop_buffers(crop, selection)
-    request = build_request(crop, rgba, coverage, FillOptions(preset="fast", seed=5, steps=3))
-    assert request.params == {"preset": "fast", "seed": 5, "steps": 3, "variations": 1}
+    options = FillOptions(preset="fast", seed=5, steps=3, context_margin=4)
+    request = build_request(crop, rgba, coverage, options)
+    # the margin goes along: the backend plans each region's crop with at least that context
+    assert request.params == {
+        "preset": "fast",
+        "seed": 5,
+        "steps": 3,
+        "variations": 1,
+        "context_margin": 4,
+    }
     assert decode_png(request.image_png) == (16, 14, 3, bytes([10, 20, 30]) * (16 * 14))
     assert decode_png(request.mask_png) == (16, 14, 1, coverage)  # 255 = fill on the wire
 
@@ -50,7 +58,7 @@ def test_request_carries_image_mask_and_params() -> None:
 def test_a_time_budget_replaces_the_preset_and_schedule_keys() -> None:
     options = FillOptions(preset="paper", steps=50, jump_length=5, seed=3, budget=20)
     # The backend refuses a budget together with a preset or schedule keys: they are not sent.
-    assert options.to_params() == {"budget": 20.0, "seed": 3, "variations": 1}
+    assert options.to_params() == {"budget": 20.0, "seed": 3, "variations": 1, "context_margin": 64}
     assert "budget" not in FillOptions(preset="fast", budget=None).to_params()
 
 

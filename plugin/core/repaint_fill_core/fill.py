@@ -39,7 +39,12 @@ class FillOptions:
 
         A time budget replaces the preset and the schedule keys: the backend picks them.
         """
-        params: Dict[str, Any] = {"variations": max(1, int(self.variations))}
+        # The backend plans every region's crop inside the image it gets and never uses less
+        # context than this margin (the host sends the selection's box grown by it).
+        params: Dict[str, Any] = {
+            "variations": max(1, int(self.variations)),
+            "context_margin": max(0, int(self.context_margin)),
+        }
         keys = ["seed", "model"]
         if self.budget:
             params["budget"] = float(self.budget)
@@ -84,7 +89,10 @@ def group_name(count: int) -> str:
 
 
 def plan_fill(selection_bbox: Optional[Rect], canvas: Rect, context_margin: int) -> Rect:
-    """The crop to read from the host: selection bbox + margin, clamped to the canvas."""
+    """What to read from the host and send: selection bbox + margin, clamped to the canvas.
+
+    The backend plans the crops of the fill (one per region of the selection) inside it.
+    """
     if selection_bbox is None:
         raise NoSelection()
     return plan_crop(selection_bbox, canvas, context_margin)
