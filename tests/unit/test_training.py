@@ -204,3 +204,11 @@ def test_native_scale_crops_keep_one_pixel_grain_and_large_ones_average_it() -> 
     contrasts = [float(data.random_crop(pyramid, settings, generator).std()) for _ in range(300)]
     assert max(contrasts) > 0.9  # a 1:1 crop: still black and white
     assert min(contrasts) < 0.1  # a whole-frame crop: grey
+
+
+def test_bf16_autocast_steps_keep_fp32_weights_and_finite_losses(tmp_path: Path) -> None:
+    """Mixed precision: the step runs in bf16 autocast, weights/EMA stay fp32, loss is finite."""
+    state = train(replace(tiny_config(tmp_path, steps=3), bf16=True), TINY_UNET)
+    assert all(p.dtype == torch.float32 for p in state.model.parameters())
+    assert all(v.dtype == torch.float32 for v in state.ema.values() if v.is_floating_point())
+    assert all(np.isfinite(loss) for loss in state.losses) and len(state.losses) == 3

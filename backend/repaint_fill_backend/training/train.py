@@ -69,6 +69,7 @@ class TrainConfig:
     photos: Path | None = None  # folder fetched by photo_sources (train/ is used); None = bundled
     init_from: Path | None = None  # warm start: a diffusers UNet folder (e.g. the shipped EMA)
     final_every: int = 0  # > 0: every Nth step runs at final_resolution (mixed scales throughout)
+    bf16: bool = False  # bf16 autocast (weights, optimizer and EMA stay fp32): ~2x on AMX CPUs
 
 
 def learning_rate(config: TrainConfig, step: int) -> float:
@@ -96,7 +97,7 @@ def diffusion_loss(
     noise = torch.randn_like(clean)
     abar = alphas_cumprod[timesteps].to(clean.dtype).view(-1, 1, 1, 1)
     noisy = abar.sqrt() * clean + (1.0 - abar).sqrt() * noise
-    return F.mse_loss(model(noisy, timesteps).sample, noise)
+    return F.mse_loss(model(noisy, timesteps).sample.float(), noise.float())
 
 
 @torch.no_grad()
@@ -132,7 +133,8 @@ def train_step(
     clean = sample_batch(images, batch_size, settings, state.data_generator)
     for group in state.optimizer.param_groups:
         group["lr"] = learning_rate(config, state.step)
-    loss = diffusion_loss(state.model, clean, alphas_cumprod)
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=config.bf16):
+        loss = diffusion_loss(state.model, clean, alphas_cumprod)
     state.optimizer.zero_grad(set_to_none=True)
     loss.backward()
     torch.nn.utils.clip_grad_norm_(state.model.parameters(), 1.0)
@@ -254,6 +256,7 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     add("--photos", type=Path, default=None, help="photo folder from photo_sources (uses train/)")
     add("--init-from", type=Path, default=None, help="warm start from this diffusers UNet folder")
     add("--final-every", type=int, default=0, help="every Nth step at the final resolution")
+    add("--bf16", action="store_true", help="bf16 autocast (fp32 weights); ~2x on AMX CPUs")
     add("--time-limit-minutes", type=float, default=None, help="stop (and save) after this long")
     add("--checkpoint-minutes", type=float, default=defaults.checkpoint_minutes)
     add("--export", type=Path, default=None, help="after training, export a diffusers model here")
@@ -268,7 +271,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         final_batch_size=args.final_batch_size, lr=args.lr, seed=args.seed, threads=args.threads,
         resume=args.resume, time_limit_minutes=args.time_limit_minutes,
         checkpoint_minutes=args.checkpoint_minutes, photos=args.photos,
-        init_from=args.init_from, final_every=args.final_every,
+        init_from=args.init_from, final_every=args.final_every, bf16=args.bf16,
     )  # fmt: skip
 
 
