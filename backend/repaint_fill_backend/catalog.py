@@ -4,47 +4,58 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .models import EMBEDDED, embedded_model_dir
+from .models import embedded_model_dir
 
 
 @dataclass(frozen=True)
 class ModelInfo:
+    """One listed model: the registry's facts where it is a known one, and whether it is here."""
+
     name: str
-    kind: str  # embedded | guided | hub | cached
-    available: bool  # usable now without a download
+    kind: str  # embedded | guided | diffusers | cached
+    available: bool  # usable now without a download (the API's ``present``)
     description: str
+    good_for: str = ""
+    native_size: int | None = None
+    licence: str | None = None
+    size_mb: int | None = None
+    source: str | None = None
+    how_to_get: str | None = None
 
 
 def known_models() -> list[ModelInfo]:
-    """The embedded model, the registry's entries, and diffusers models in the hub cache."""
-    models = [
-        ModelInfo(
-            EMBEDDED,
-            "embedded",
-            (embedded_model_dir() / "unet" / "config.json").is_file(),
-            "small general-purpose DDPM shipped in the package (default)",
-        )
-    ]
-    models += _registry_models()
+    """The registry's entries (embedded first), then diffusers models in the hub cache."""
+    models = _registry_models()
     listed = {m.name for m in models}
     models += [m for m in _cached_hub_models() if m.name not in listed]
     return models
 
 
 def _registry_models() -> list[ModelInfo]:
-    try:
-        from .registry import local_checkpoint, registry_entries
-    except ImportError:
-        return []
+    from .registry import local_checkpoint, registry_entries
+
     infos = []
     for entry in registry_entries():
-        kind = getattr(entry, "kind", "guided")
-        if entry.name == EMBEDDED:
-            continue
-        available = (
-            local_checkpoint(entry) is not None if kind == "guided" else _is_cached(entry.name)
+        if entry.kind == "embedded":
+            available = (embedded_model_dir() / "unet" / "config.json").is_file()
+        elif entry.kind == "guided":
+            available = local_checkpoint(entry) is not None
+        else:
+            available = _is_cached(entry.name)
+        infos.append(
+            ModelInfo(
+                name=entry.name,
+                kind=entry.kind,
+                available=available,
+                description=entry.description,
+                good_for=entry.good_for,
+                native_size=entry.native_size,
+                licence=entry.licence,
+                size_mb=entry.size_mb,
+                source=entry.source,
+                how_to_get=entry.how_to_get,
+            )
         )
-        infos.append(ModelInfo(entry.name, kind, available, getattr(entry, "description", "")))
     return infos
 
 
@@ -72,8 +83,23 @@ def _cached_hub_models() -> list[ModelInfo]:
 
 
 def model_lines() -> list[str]:
-    """One model a line, name first, then kind, availability and description (tab-separated)."""
-    return [f"{m.name}\t{m.kind}\t{_availability(m)}\t{m.description}" for m in known_models()]
+    """One model a line, tab-separated: name, kind, availability, size, what it is good for,
+    licence, source and how to get it."""
+    return [
+        "\t".join(
+            [
+                m.name,
+                m.kind,
+                _availability(m),
+                f"{m.size_mb} MB" if m.size_mb else "size unknown",
+                m.good_for or m.description,
+                f"licence: {m.licence or 'unknown'}",
+                f"source: {m.source or 'unknown'}",
+                f"get: {m.how_to_get or 'already here'}",
+            ]
+        )
+        for m in known_models()
+    ]
 
 
 def _availability(model: ModelInfo) -> str:

@@ -31,6 +31,8 @@ from .sampler import FillCancelled, StepInfo
 from .schedule import ScheduleError
 
 USER_ERRORS = (ImageInputError, ModelError, DeviceError, ScheduleError)
+# `download` of a model a program may not fetch: the steps are printed, the user acts.
+MANUAL_DOWNLOAD_EXIT = 4
 
 
 class UserError(Exception):
@@ -99,8 +101,16 @@ def build_parser() -> argparse.ArgumentParser:
     models = commands.add_parser("models", help="list known and locally available models")
     models.set_defaults(handler=run_models)
 
-    download = commands.add_parser("download", help="fetch a hub model into the local cache")
-    download.add_argument("model", help="a Hugging Face hub id in diffusers format")
+    download = commands.add_parser(
+        "download",
+        help="fetch a model: a registry checkpoint into the models folder, or a hub model",
+        description="Registry checkpoints with a stable address (imagenet-256, imagenet-256-cond) "
+        "are downloaded with resume and checked before they are moved into the models folder; "
+        "for the others (Google Drive) the manual steps are printed and the exit code is "
+        f"{MANUAL_DOWNLOAD_EXIT}. The last line printed is the model's path.",
+    )
+    download.add_argument("model", help="a registry name (see `models`) or a hub id org/name")
+    download.add_argument("--quiet", action="store_true", help="no progress bar")
     download.set_defaults(handler=run_download)
 
     _add_optional_command(commands, "serve", "serve the HTTP API", "server", "serve")
@@ -250,8 +260,27 @@ def run_models(_args: argparse.Namespace) -> int:
 
 
 def run_download(args: argparse.Namespace) -> int:
-    from .models import download_hub_model
+    from .downloads import DownloadError, ManualDownloadNeeded, download_checkpoint
+    from .models import download_hub_model, embedded_model_dir
+    from .registry import find_entry, registry_entries
 
+    entry = find_entry(args.model)
+    if entry is not None and entry.kind == "embedded":
+        print("the embedded model ships inside the package: nothing to download", file=sys.stderr)
+        print(embedded_model_dir())
+        return 0
+    if entry is not None and entry.kind == "guided":
+        try:
+            print(download_checkpoint(entry, progress=not args.quiet))
+        except ManualDownloadNeeded as steps:
+            print(steps, file=sys.stderr)
+            return MANUAL_DOWNLOAD_EXIT
+        except DownloadError as error:
+            raise UserError(str(error)) from error
+        return 0
+    if "/" not in args.model:
+        names = ", ".join(e.name for e in registry_entries())
+        raise UserError(f"unknown model {args.model!r}: use one of {names}, or a hub id org/name")
     print(download_hub_model(args.model))
     return 0
 

@@ -39,7 +39,7 @@ class RegistryEntry:
 
     name: str
     kind: str  # guided | diffusers | embedded
-    good_at: str
+    good_for: str
     native_size: int
     licence: str
     parameters: int | None = None
@@ -51,14 +51,31 @@ class RegistryEntry:
     config: GuidedDiffusionConfig | None = None  # guided: the architecture
     class_label: int | None = None  # guided, class-conditional: None = average of all classes
     hub_id: str | None = None  # diffusers: the hub repository
+    sha256: str | None = None  # guided: the file's digest, where its publisher states one
 
     @property
     def description(self) -> str:
         """One line for listings: what it is good at, and its file for guided checkpoints."""
         if self.file_name is None:
-            return self.good_at
+            return self.good_for
         size = f", ~{self.size_bytes / 1e9:.1f} GB" if self.size_bytes else ""
-        return f"{self.good_at} [{self.file_name}{size}]"
+        return f"{self.good_for} [{self.file_name}{size}]"
+
+    @property
+    def size_mb(self) -> int | None:
+        """The download's size in megabytes (10^6 bytes), None where unknown."""
+        return round(self.size_bytes / 1e6) if self.size_bytes else None
+
+    @property
+    def how_to_get(self) -> str:
+        """One line: the command that fetches it, or where to fetch it by hand."""
+        if self.kind == "embedded":
+            return "ships inside the package: nothing to download"
+        if self.kind == "diffusers":
+            return f"repaint-fill download {self.name} (into the Hugging Face cache)"
+        if self.stable_url:
+            return f"repaint-fill download {self.name} (or install.py --model {self.name})"
+        return f"by hand from {self.url}: `repaint-fill download {self.name}` gives the steps"
 
 
 _UNCONDITIONAL_256 = 552_814_086  # parameters of PAPER_256 (counted on the meta device)
@@ -68,16 +85,18 @@ _ENTRIES: tuple[RegistryEntry, ...] = (
     RegistryEntry(
         name="embedded",
         kind="embedded",
-        good_at="small textures and backgrounds (grass, fur, stone, sky); shipped with the "
+        good_for="small textures and backgrounds (grass, fur, stone, sky); shipped with the "
         "package, works offline and on a CPU; not faces or objects (see its MODEL_CARD.md)",
         native_size=128,
         licence="the project's own weights, trained on public-domain and CC0 images "
         "(MODEL_CARD.md in weights/embedded)",
+        size_bytes=14_130_000,
+        source="this project (repaint_fill_backend/weights/embedded, see its MODEL_CARD.md)",
     ),
     RegistryEntry(
         name="celeba-256",
         kind="guided",
-        good_at="faces: aligned, frontal, CelebA-HQ style portraits (the paper's face model)",
+        good_for="faces: aligned, frontal, CelebA-HQ style portraits (the paper's face model)",
         native_size=256,
         licence=_REPAINT_LICENCE + "; CelebA-HQ itself is for non-commercial research",
         parameters=_UNCONDITIONAL_256,
@@ -91,7 +110,7 @@ _ENTRIES: tuple[RegistryEntry, ...] = (
     RegistryEntry(
         name="places2-256",
         kind="guided",
-        good_at="scenes and landscapes, indoor and outdoor (the paper's Places2 model)",
+        good_for="scenes and landscapes, indoor and outdoor (the paper's Places2 model)",
         native_size=256,
         licence=_REPAINT_LICENCE + "; Places2 itself is for non-commercial research",
         parameters=_UNCONDITIONAL_256,
@@ -105,7 +124,7 @@ _ENTRIES: tuple[RegistryEntry, ...] = (
     RegistryEntry(
         name="imagenet-256",
         kind="guided",
-        good_at="general photos and objects (ImageNet, unconditional); leans towards dogs",
+        good_for="general photos and objects (ImageNet, unconditional); leans towards dogs",
         native_size=256,
         licence=_OPENAI_LICENCE,
         parameters=_UNCONDITIONAL_256,
@@ -119,7 +138,7 @@ _ENTRIES: tuple[RegistryEntry, ...] = (
     RegistryEntry(
         name="imagenet-256-cond",
         kind="guided",
-        good_at="the paper's ImageNet model, class-conditional; without the paper's classifier "
+        good_for="the paper's ImageNet model, class-conditional; without the paper's classifier "
         "guidance (not implemented): conditioned on the average of all classes",
         native_size=256,
         licence=_OPENAI_LICENCE,
@@ -135,7 +154,7 @@ _ENTRIES: tuple[RegistryEntry, ...] = (
         RegistryEntry(
             name=hub_id,
             kind="diffusers",
-            good_at=good_at,
+            good_for=good_for,
             native_size=256,
             licence=_GOOGLE_LICENCE,
             parameters=113_673_219,
@@ -143,7 +162,7 @@ _ENTRIES: tuple[RegistryEntry, ...] = (
             source=f"https://huggingface.co/{hub_id}",
             hub_id=hub_id,
         )
-        for hub_id, good_at in (
+        for hub_id, good_for in (
             ("google/ddpm-ema-celebahq-256", "faces (CelebA-HQ); 4x cheaper per step than 552M"),
             ("google/ddpm-ema-church-256", "church exteriors and buildings (LSUN church)"),
             ("google/ddpm-ema-bedroom-256", "bedrooms and interiors (LSUN bedroom)"),
@@ -206,10 +225,34 @@ def resolve_registry_name(name: str) -> Path:
     if path is not None:
         return path
     size = f" (~{entry.size_bytes / 1e9:.1f} GB)" if entry.size_bytes else ""
+    fetch = (
+        f"Run `repaint-fill download {name}`, or download it from {entry.url}"
+        if entry.stable_url
+        else f"Download it from {entry.url} in a browser"
+    )
     raise ModelFileMissing(
         f"model {name!r} needs the file {entry.file_name}{size}, which is not in "
-        f"{models_folder()}. Download it from {entry.url} (see {entry.source}) and put it "
-        f"there, or set {MODELS_DIR_ENV} to the folder that holds it. Licence: {entry.licence}."
+        f"{models_folder()}. {fetch} (see {entry.source}) and put it there, or set "
+        f"{MODELS_DIR_ENV} to the folder that holds it. Licence: {entry.licence}."
+    )
+
+
+def manual_steps(entry: RegistryEntry) -> str:
+    """How to put a checkpoint without a stable address into the models folder, step by step."""
+    size = f" (~{entry.size_bytes / 1e9:.1f} GB)" if entry.size_bytes else ""
+    folder = models_folder()
+    return "\n".join(
+        [
+            f"{entry.name} cannot be downloaded by a program: its file is on Google Drive, which "
+            "asks a browser to confirm large downloads and limits how often a file is fetched.",
+            f"1. Open {entry.url} in a web browser and download the file{size}.",
+            f"   (It is listed in {entry.source}.)",
+            f"2. Create the folder {folder} if it does not exist.",
+            f"3. Move the file there as {folder / str(entry.file_name)}",
+            f"   (or set {MODELS_DIR_ENV} to the folder that holds it).",
+            f"4. Check it: repaint-fill download {entry.name}  (loads it and says where it is)",
+            f"Licence: {entry.licence}.",
+        ]
     )
 
 

@@ -37,7 +37,7 @@ def test_entries_are_unique_complete_and_honest_about_their_source():
     assert names[0] == "embedded" and len(names) == len(set(names))
     assert {"celeba-256", "places2-256", "imagenet-256"} <= set(names)
     for entry in entries:
-        assert entry.licence and entry.good_at and entry.native_size > 0
+        assert entry.licence and entry.good_for and entry.native_size > 0
         assert registry.find_entry(entry.name) is entry
     for entry in GUIDED:
         assert entry.file_name.endswith(".pt") and entry.url.startswith("https://")
