@@ -2,8 +2,8 @@
 """Install RePaint Fill: the Krita and GIMP plug-ins, their config, and the local backend.
 
     python installer/install.py [--hosts krita,gimp] [--skip-backend] [--backend-url URL]
-        [--token-file F] [--torch-spec SPEC] [--model ID] [--dry-run] [--uninstall]
-        [--purge-models]
+        [--token-file F] [--torch-spec SPEC] [--model NAME] [--no-uv] [--dry-run]
+        [--uninstall] [--purge-models]
 
 Standard library only (Python 3.9+). Where things go follows HOME, XDG_CONFIG_HOME, XDG_DATA_HOME,
 APPDATA and LOCALAPPDATA. Every run is all-or-nothing: a failed step undoes the run's changes.
@@ -15,6 +15,7 @@ import argparse
 import os
 import platform as platform_info
 import sys
+import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -25,7 +26,16 @@ import hosts  # noqa: E402
 import kritarc  # noqa: E402
 import manifest as manifest_file  # noqa: E402
 import plugin_layout  # noqa: E402
-from plan import HOST_NAMES, InstallError, Plan, config_document, describe, make_plan  # noqa: E402
+from plan import (  # noqa: E402
+    FROM_PYPI,
+    HOST_NAMES,
+    PYTHONS_NAME,
+    InstallError,
+    Plan,
+    config_document,
+    describe,
+    make_plan,
+)
 from transaction import Transaction, remove_path  # noqa: E402
 from uninstall import uninstall  # noqa: E402
 
@@ -48,6 +58,8 @@ class Run:
         self.env = env
         self.tx = Transaction()
         self.record = manifest_file.Manifest()
+        self.notes: list[str] = []  # said again at the end of a successful run
+        self.new_pythons: Path | None = None  # uv's Python folder, if this run may create it
 
     def step_done(self, step: str) -> None:
         if self.env.get(FAIL_AT_ENV) == step:
@@ -66,19 +78,58 @@ class Run:
     def backend(self) -> None:
         plan = self.plan
         venv = Path(str(plan.venv))
-        python = Path(str(backend_env.venv_python(plan.venv, plan.platform)))
         print(f"Backend: {venv}", flush=True)
-        if not python.exists():
-            self.make_dirs(venv.parent)
-            self.tx.on_rollback(f"remove {venv}", lambda: remove_path(venv))
-            assert plan.base_python is not None
-            backend_env.create_venv(venv, plan.base_python, self.env)
-        assert plan.torch is not None and plan.project is not None
-        print(f"  torch: {plan.torch.reason}", flush=True)
-        backend_env.pip_install(venv, plan.platform, plan.torch.pip_args, self.env)
-        backend_env.pip_install(venv, plan.platform, [str(plan.project)], self.env)
+        with tempfile.TemporaryDirectory(prefix="repaint-fill-uv-") as scratch:
+            uv = self.uv_program(Path(scratch))
+            env = self.env if uv is None else self.uv_env()
+            uv = self.make_venv(venv, uv, env)
+            assert plan.torch is not None and plan.project is not None and plan.lock is not None
+            print(f"  torch: {plan.torch.reason}; pinned by {plan.lock}", flush=True)
+            packages = [*plan.torch.pip_args, str(plan.project)]
+            backend_env.install_backend(venv, plan.platform, packages, plan.lock, env, uv)
+        if self.new_pythons is not None and self.new_pythons.exists():
+            self.record.installed.append(str(self.new_pythons))
+        print(f"  backend environment made with {'uv' if uv else 'venv + pip'}", flush=True)
         self.record.venv = str(venv)
         self.step_done("backend")
+
+    def uv_program(self, scratch: Path) -> str | None:
+        """uv from PATH, or fetched from PyPI into ``scratch`` for this run; None = use pip."""
+        plan = self.plan
+        if plan.uv != FROM_PYPI:
+            return plan.uv
+        assert plan.base_python is not None
+        print(f"  uv: not on PATH; fetching {backend_env.UV_REQUIREMENT} from PyPI", flush=True)
+        found = backend_env.fetch_uv(plan.base_python, scratch, self.env)
+        if found is None:
+            print("  uv: could not be installed; using venv + pip instead", flush=True)
+        return found
+
+    def uv_env(self) -> dict[str, str]:
+        """uv's environment; a Python it downloads goes to <data>/python, removed on uninstall."""
+        pythons = Path(str(self.plan.data_dir)) / PYTHONS_NAME
+        if not pythons.exists():
+            self.tx.on_rollback(f"remove {pythons}", lambda: remove_path(pythons))
+            self.record.installed.append(str(pythons))
+        return backend_env.uv_environment(self.env, pythons)
+
+    def make_venv(self, venv: Path, uv: str | None, env: Mapping[str, str]) -> str | None:
+        """Create the venv if it has no Python yet (uv first); returns the uv still in use."""
+        plan = self.plan
+        if Path(str(backend_env.venv_python(venv, plan.platform))).exists():
+            return uv
+        self.make_dirs(venv.parent)
+        self.tx.on_rollback(f"remove {venv}", lambda: remove_path(venv))
+        if uv is not None:
+            assert plan.python_version is not None
+            try:
+                backend_env.create_venv_uv(uv, venv, plan.python_version, env)
+                return uv
+            except backend_env.BackendError as error:
+                print(f"  uv: {error}; using venv + pip instead", flush=True)
+        assert plan.base_python is not None
+        backend_env.create_venv(venv, plan.base_python, self.env)
+        return None
 
     def model(self) -> None:
         plan = self.plan
@@ -87,10 +138,11 @@ class Run:
             print("Model: embedded (ships inside the backend, nothing to download)")
             return
         print(f"Model: {plan.model}", flush=True)
-        folder = backend_env.download_model(
-            Path(str(plan.venv)), plan.platform, plan.model, self.env
-        )
-        self.record.models.append({"id": plan.model, "path": folder})
+        path = backend_env.download_model(Path(str(plan.venv)), plan.platform, plan.model, self.env)
+        if path is None:
+            self.notes.append(f"the model {plan.model} needs the manual steps printed above")
+        else:
+            self.record.models.append({"id": plan.model, "path": path})
         self.step_done("model")
 
     def krita(self, target: hosts.KritaTarget) -> None:
@@ -157,8 +209,10 @@ class Run:
         self.step_done("manifest")
 
 
-def install(plan: Plan, env: Mapping[str, str]) -> None:
-    """Carry out ``plan``; on any failure undo this run's changes and raise InstallError."""
+def install(plan: Plan, env: Mapping[str, str]) -> list[str]:
+    """Carry out ``plan``; on any failure undo this run's changes and raise InstallError.
+
+    Returns notes for the user (e.g. a model to fetch by hand)."""
     manifest_path = Path(str(plan.data_dir)) / manifest_file.FILE_NAME
     previous = manifest_file.load(manifest_path)
     run = Run(plan, env)
@@ -194,6 +248,7 @@ def install(plan: Plan, env: Mapping[str, str]) -> None:
             raise
         raise InstallError(f"{step} failed: {error}; {undone}") from error
     run.tx.commit()
+    return run.notes
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -211,7 +266,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--torch-spec", metavar="SPEC", help="pip requirement (+ options) for torch"
     )
-    parser.add_argument("--model", metavar="ID", help="model to fetch (Hugging Face hub id)")
+    parser.add_argument(
+        "--model", metavar="NAME", help="model to fetch: a registry name or a hub id"
+    )
+    parser.add_argument(
+        "--no-uv", action="store_true", help="make the backend environment with venv + pip"
+    )
     parser.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
     parser.add_argument("--uninstall", action="store_true", help="remove what was installed")
     parser.add_argument(
@@ -245,13 +305,15 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
         if args.dry_run:
             print("Dry run: nothing was changed.")
             return 0
-        install(plan, env)
+        notes = install(plan, env)
     except (InstallError, backend_env.BackendError, manifest_file.ManifestError) as error:
         print(f"{PROG}: error: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)
         return 130
+    for note in notes:
+        print(f"Note: {note}")
     print("RePaint Fill is installed. Restart Krita/GIMP; Krita: Tools > Scripts > RePaint Fill;")
     print("GIMP: Filters > Enhance > RePaint Fill...")
     return 0

@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 import backend_env
 import hosts
+import lock as lock_file
 import manifest as manifest_file
 import plugin_layout
 
@@ -24,6 +25,11 @@ DEFAULT_PRESET = "fast"
 CONTEXT_MARGIN = 64
 STARTUP_TIMEOUT = 120
 VENV_NAME = "backend-venv"
+PYTHONS_NAME = "python"  # Pythons uv downloads for the venv, inside our data folder
+LOCK = plugin_layout.REPO_ROOT / "requirements" / "lock.txt"
+
+
+FROM_PYPI = "from PyPI"
 
 
 class InstallError(Exception):
@@ -45,6 +51,9 @@ class Plan:
     base_python: str | None  # the Python that creates the venv
     torch: backend_env.TorchChoice | None
     project: Path | None
+    lock: Path | None  # the pinned set (a pip constraints file)
+    python_version: str | None  # the Python the lock is for ("3.11")
+    uv: str | None  # uv: its path, FROM_PYPI (fetched for the run), or None = venv + pip
     model: str | None
     start_command: tuple[str, ...] | None
     notes: tuple[str, ...]
@@ -94,7 +103,7 @@ def make_plan(
     token_file = os.path.abspath(args.token_file) if args.token_file else str(config_dir / "token")
     model = args.model
     embedded = model in (None, backend_env.EMBEDDED_MODEL)
-    venv = torch = project = start_command = base_python = None
+    venv = torch = project = start_command = base_python = lock = python_version = uv = None
     if args.skip_backend:
         if not embedded:
             raise InstallError(
@@ -102,10 +111,14 @@ def make_plan(
                 f"`repaint-fill download {model}` where the backend runs"
             )
     else:
-        base_python = backend_env.base_python(env)
+        lock, pinned = _read_lock()
+        python_version = pinned.python
+        base_python = backend_env.base_python(env, python_version)
+        if not args.no_uv:
+            uv = backend_env.find_uv(env) or FROM_PYPI
         venv = data_dir / VENV_NAME
-        nvidia = not args.torch_spec and backend_env.has_nvidia_gpu(env)
-        torch = backend_env.choose_torch(platform, machine, nvidia, args.torch_spec)
+        gpu = None if args.torch_spec else backend_env.detect_gpu(env)
+        torch = backend_env.choose_torch(platform, gpu, pinned.torch, args.torch_spec)
         try:
             project = backend_env.project_source(plugin_layout.REPO_ROOT)
         except backend_env.BackendError as error:
@@ -127,10 +140,26 @@ def make_plan(
         base_python=base_python,
         torch=torch,
         project=project,
+        lock=lock,
+        python_version=python_version,
+        uv=uv,
         model=model,
         start_command=start_command,
         notes=tuple(notes),
     )
+
+
+def _read_lock() -> tuple[Path, lock_file.Lock]:
+    try:
+        pinned = lock_file.read_lock(LOCK)
+    except OSError as error:
+        raise InstallError(
+            f"the pinned dependency set {LOCK} is missing ({error}): use a release archive or "
+            "a complete checkout"
+        ) from error
+    if "torch" not in pinned.pins:
+        raise InstallError(f"{LOCK} pins no torch version: regenerate it (installer/lock.py)")
+    return LOCK, pinned
 
 
 def config_document(plan: Plan) -> str:
@@ -160,11 +189,17 @@ def describe(plan: Plan) -> list[str]:
         lines.append("  backend: not installed (--skip-backend)")
     else:
         assert plan.torch is not None
-        lines.append(f"  backend: virtual environment {plan.venv} ({plan.base_python})")
+        tool = {
+            None: "venv + pip (--no-uv)",
+            FROM_PYPI: f"uv ({backend_env.UV_REQUIREMENT} from "
+            "PyPI for this run; venv + pip if that fails)",
+        }.get(plan.uv, f"uv ({plan.uv})")
+        lines.append(f"  backend: virtual environment {plan.venv}, made with {tool}")
         lines.append(
-            f"    torch: pip install {' '.join(plan.torch.pip_args)} ({plan.torch.reason})"
+            f"    Python {plan.python_version} (the lock's; venv + pip uses {plan.base_python})"
         )
-        lines.append(f"    backend: pip install {plan.project}")
+        lines.append(f"    torch: {' '.join(plan.torch.pip_args)} ({plan.torch.reason})")
+        lines.append(f"    backend: {plan.project}, every package pinned by {plan.lock}")
     if plan.model not in (None, backend_env.EMBEDDED_MODEL):
         lines.append(f"  model: download {plan.model} (repaint-fill download)")
     lines.append(f"  config: {plan.config_dir / 'plugin.json'} (backend {plan.backend_url})")

@@ -138,27 +138,29 @@ def test_backend_program_per_platform() -> None:
     assert backend_env.venv_python(posix, "linux") == posix / "bin" / "python"
 
 
+PINNED = "torch==2.13.0"
 TORCH = [
-    # platform, machine, nvidia, spec -> pip args
-    ("linux", "x86_64", True, None, ("torch", "--index-url", backend_env.CUDA_INDEX)),
-    ("win32", "AMD64", True, None, ("torch", "--index-url", backend_env.CUDA_INDEX)),
-    ("linux", "x86_64", False, None, ("torch", "--index-url", backend_env.CPU_INDEX)),
-    ("win32", "AMD64", False, None, ("torch", "--index-url", backend_env.CPU_INDEX)),
-    ("darwin", "arm64", False, None, ("torch",)),
-    ("linux", "x86_64", True, "torch==2.13.0", ("torch==2.13.0",)),
+    # platform, gpu, spec -> pip args: the lock's version, the machine's build
+    ("linux", "nvidia", None, (PINNED, "--extra-index-url", backend_env.CUDA_INDEX)),
+    ("win32", "nvidia", None, (PINNED, "--extra-index-url", backend_env.CUDA_INDEX)),
+    ("linux", "rocm", None, (PINNED, "--extra-index-url", backend_env.ROCM_INDEX)),
+    ("win32", "rocm", None, (PINNED, "--extra-index-url", backend_env.CPU_INDEX)),  # no ROCm wheels
+    ("linux", None, None, (PINNED, "--extra-index-url", backend_env.CPU_INDEX)),
+    ("win32", None, None, (PINNED, "--extra-index-url", backend_env.CPU_INDEX)),
+    ("darwin", None, None, (PINNED,)),
+    ("linux", "nvidia", "torch==2.13.0", ("torch==2.13.0",)),
     (
         "linux",
-        "x86_64",
-        False,
+        None,
         "torch==2.5.1 --index-url https://example.org/whl",
         ("torch==2.5.1", "--index-url", "https://example.org/whl"),
     ),
 ]
 
 
-@pytest.mark.parametrize("platform, machine, nvidia, spec, expected", TORCH)
-def test_torch_build_choice(platform, machine, nvidia, spec, expected) -> None:
-    assert backend_env.choose_torch(platform, machine, nvidia, spec).pip_args == expected
+@pytest.mark.parametrize("platform, gpu, spec, expected", TORCH)
+def test_torch_build_choice(platform, gpu, spec, expected) -> None:
+    assert backend_env.choose_torch(platform, gpu, "2.13.0", spec).pip_args == expected
 
 
 def test_nvidia_detection_uses_nvidia_smi(tmp_path: Path) -> None:
@@ -166,6 +168,14 @@ def test_nvidia_detection_uses_nvidia_smi(tmp_path: Path) -> None:
     assert not backend_env.has_nvidia_gpu(box.env())
     box.add_program("nvidia-smi", 'echo "GPU 0: NVIDIA Fake (UUID: GPU-1)"\n')
     assert backend_env.has_nvidia_gpu(box.env())
+    assert backend_env.detect_gpu(box.env()) == "nvidia"
+
+
+def test_rocm_detection_uses_rocminfo(tmp_path: Path) -> None:
+    box = make_sandbox(tmp_path)
+    assert backend_env.detect_gpu(box.env()) is None
+    box.add_program("rocminfo", 'echo "  Name:                    gfx1100"\n')
+    assert backend_env.detect_gpu(box.env()) == "rocm"
 
 
 def test_detects_every_gimp_3_folder_and_ignores_2_10(tmp_path: Path) -> None:
