@@ -1,8 +1,12 @@
 #!/usr/bin/env python3
-"""Build the zips users install through the hosts' own UI.
+"""Build the release archive and the zips users install through the hosts' own UI.
 
     python installer/package.py [--out dist/]
 
+- repaint-fill-<version>.zip, the release: one folder repaint-fill-<version>/ with the installer,
+  the plug-ins' sources, the backend as a wheel (dist/), the pinned set (requirements/lock.txt),
+  README.md and LICENSE. Unpacked anywhere, ``python3 repaint-fill-<version>/installer/install.py``
+  installs everything; no checkout needed. The wheel is built with ``pip wheel``.
 - repaint-fill-krita-<version>.zip for Krita's Tools > Scripts > "Import Python Plugin from
   File...": repaint_fill.desktop and repaint_fill/ at the zip root (the importer reads the module
   name from the .desktop file and wants that folder, with its __init__.py, as an explicit entry).
@@ -16,7 +20,9 @@ from __future__ import annotations
 
 import argparse
 import re
+import shutil
 import stat
+import subprocess
 import sys
 import tempfile
 import zipfile
@@ -85,14 +91,47 @@ def build_gimp_zip(out_dir: Path, version: str) -> Path:
         return write_zip(Path(staging), top, out_dir / f"repaint-fill-gimp-{version}.zip")
 
 
+RELEASE_FILES = ("README.md", "LICENSE", "requirements/lock.txt")
+RELEASE_TREES = ("installer", "plugin/core/repaint_fill_core", "plugin/krita", "plugin/gimp")
+_IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", "*.pyo", ".pytest_cache")
+
+
+def build_wheel(root: Path, out_dir: Path) -> Path:
+    """The backend's wheel, built by pip from the source tree (its own build environment)."""
+    command = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", str(out_dir)]
+    subprocess.run([*command, str(root)], check=True)
+    wheels = sorted(out_dir.glob("repaint_fill-*.whl"))
+    if len(wheels) != 1:
+        raise OSError(f"pip wheel made {len(wheels)} repaint_fill wheels in {out_dir}")
+    return wheels[0]
+
+
+def build_release(out_dir: Path, version: str, root: Path = plugin_layout.REPO_ROOT) -> Path:
+    """repaint-fill-<version>.zip: installer, plug-ins, backend wheel and lock in one folder."""
+    top = f"repaint-fill-{version}"
+    with tempfile.TemporaryDirectory(prefix="repaint-fill-release-") as staging:
+        release = Path(staging) / top
+        for tree in RELEASE_TREES:
+            shutil.copytree(root / tree, release / tree, ignore=_IGNORE)
+        for name in RELEASE_FILES:
+            (release / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(root / name, release / name)
+        build_wheel(root, release / "dist")
+        return write_zip(Path(staging), [top], out_dir / f"{top}.zip")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="package.py", description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("dist"), help="output folder (dist/)")
     args = parser.parse_args(argv)
     version = project_version()
     try:
-        built = [build_krita_zip(args.out, version), build_gimp_zip(args.out, version)]
-    except OSError as error:
+        built = [
+            build_release(args.out, version),
+            build_krita_zip(args.out, version),
+            build_gimp_zip(args.out, version),
+        ]
+    except (OSError, subprocess.CalledProcessError) as error:
         print(f"package.py: error: {error}", file=sys.stderr)
         return 1
     for path in built:

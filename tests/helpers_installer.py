@@ -7,9 +7,11 @@ PATH and TMPDIR all point into a pytest tmp folder, so nothing touches the real 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import subprocess
 import sys
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -143,3 +145,88 @@ def install_plugin_skip_backend(
     if done.returncode != 0:
         raise AssertionError(f"installer failed (exit {done.returncode}):\n{output}")
     return output
+
+
+def build_release(out: Path) -> Path:
+    """``python installer/package.py --out OUT``; returns the release archive it made."""
+    done = subprocess.run(
+        [sys.executable, str(PACKAGE_PY), "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise AssertionError(f"package.py failed:\n{done.stdout}{done.stderr}")
+    return Path(done.stdout.split()[0])
+
+
+def unpack_release(archive: Path, folder: Path) -> Path:
+    """Unpack as ``unzip`` does (mode bits kept); returns the release's top folder."""
+    with zipfile.ZipFile(archive) as release:
+        release.extractall(folder)
+        for info in release.infolist():
+            mode = (info.external_attr >> 16) & 0o777
+            if mode:
+                (folder / info.filename).chmod(mode)
+        tops = {name.split("/")[0] for name in release.namelist()}
+    assert len(tops) == 1, tops
+    return folder / tops.pop()
+
+
+def run_release_installer(
+    release: Path,
+    box: Sandbox,
+    *args: str,
+    extra_env: dict[str, str] | None = None,
+    timeout: float = 60,
+) -> subprocess.CompletedProcess[str]:
+    """``python <release>/installer/install.py ARGS`` in the sandbox, from outside the release."""
+    return subprocess.run(
+        [sys.executable, str(release / "installer" / "install.py"), *args],
+        env=box.env(**(extra_env or {})),
+        cwd=box.root,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def machine_pip_config() -> dict[str, str]:
+    """This machine's pip settings (PIP_* and the user's pip.conf, which a throwaway HOME hides),
+    so a real install in a sandbox finds the same local wheels and indexes as outside it."""
+    passed = {key: value for key, value in os.environ.items() if key.startswith("PIP_")}
+    for candidate in (
+        Path.home() / ".config" / "pip" / "pip.conf",
+        Path.home() / ".pip" / "pip.conf",
+    ):
+        if candidate.is_file() and "PIP_CONFIG_FILE" not in passed:
+            passed["PIP_CONFIG_FILE"] = str(candidate)
+    passed["PIP_NO_INDEX"] = "0"
+    return passed
+
+
+def installed_versions(python: Path) -> dict[str, str]:
+    """Every distribution in the venv of ``python``: normalised name -> version."""
+    listing = subprocess.run(
+        [str(python), "-c", PRINT_DISTRIBUTIONS], capture_output=True, text=True, check=True
+    )
+    return json.loads(listing.stdout)
+
+
+PRINT_DISTRIBUTIONS = """import json, re
+from importlib.metadata import distributions
+print(json.dumps({re.sub(r"[-_.]+", "-", d.metadata["Name"]).lower(): d.version
+                  for d in distributions()}))"""
+NOT_LOCKED = {"pip", "wheel", "repaint-fill"}  # the venv's own tools, and the project itself
+
+
+def assert_exactly_the_lock(python: Path, lock: Path) -> None:
+    installed = installed_versions(python)
+    installed["torch"] = installed["torch"].split("+")[0]  # the build label: chosen per machine
+    import_installer_modules()
+    from lock import read_lock
+
+    pinned = read_lock(lock).pins
+    assert {k: v for k, v in installed.items() if k not in NOT_LOCKED} == pinned

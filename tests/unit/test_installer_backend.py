@@ -1,4 +1,4 @@
-"""The real backend virtual environment (slow: installs torch and this project with pip).
+"""The real backend virtual environment from the checkout (slow: venv + pip, --no-uv).
 
 Skipped unless REPAINT_FILL_SLOW=1. Always pins torch (--torch-spec torch==2.13.0): an unpinned
 torch would pull a multi-GB CUDA build. pip's own configuration of this machine (PIP_* variables
@@ -16,21 +16,16 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from helpers_installer import make_sandbox, run_installer, snapshot  # noqa: E402
+from helpers_installer import (  # noqa: E402
+    REPO,
+    assert_exactly_the_lock,
+    machine_pip_config,
+    make_sandbox,
+    run_installer,
+    snapshot,
+)
 
 TORCH_SPEC = "torch==2.13.0"
-
-
-def _machine_pip_config() -> dict:
-    passed = {key: value for key, value in os.environ.items() if key.startswith("PIP_")}
-    for candidate in (
-        Path.home() / ".config" / "pip" / "pip.conf",
-        Path.home() / ".pip" / "pip.conf",
-    ):
-        if candidate.is_file() and "PIP_CONFIG_FILE" not in passed:
-            passed["PIP_CONFIG_FILE"] = str(candidate)
-    passed["PIP_NO_INDEX"] = "0"
-    return passed
 
 
 @pytest.mark.slow
@@ -40,7 +35,7 @@ def test_real_backend_venv_install_and_uninstall(tmp_path: Path) -> None:
     before = snapshot(box.home)
     # pip's own wheel cache belongs to the user's pip, not to our install: keep it out of HOME so
     # "uninstall leaves nothing behind" checks only what the installer put there.
-    pip_env = {**_machine_pip_config(), "PIP_CACHE_DIR": str(tmp_path / "pip-cache")}
+    pip_env = {**machine_pip_config(), "PIP_CACHE_DIR": str(tmp_path / "pip-cache")}
     started = time.monotonic()
     result = run_installer(
         box,
@@ -50,6 +45,7 @@ def test_real_backend_venv_install_and_uninstall(tmp_path: Path) -> None:
         TORCH_SPEC,
         "--model",
         "embedded",
+        "--no-uv",
         extra_env=pip_env,
         timeout=1800,
     )
@@ -72,12 +68,14 @@ def test_real_backend_venv_install_and_uninstall(tmp_path: Path) -> None:
     )
     assert probe.returncode == 0, probe.stderr
     assert probe.stdout.strip().startswith("2.13.0")
+    assert "backend environment made with venv + pip" in result.stdout
+    assert_exactly_the_lock(venv / "bin" / "python", REPO / "requirements" / "lock.txt")
     manifest = box.manifest.read_bytes()
     assert json.loads(manifest)["venv"] == str(venv)
     started = time.monotonic()
     again = run_installer(
         box,
-        *("--hosts", "krita,gimp", "--torch-spec", TORCH_SPEC),
+        *("--hosts", "krita,gimp", "--torch-spec", TORCH_SPEC, "--no-uv"),
         extra_env=pip_env,
         timeout=1800,
     )

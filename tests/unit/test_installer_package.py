@@ -26,14 +26,15 @@ def zips(tmp_path_factory: pytest.TempPathFactory) -> dict:
         [sys.executable, str(PACKAGE_PY), "--out", str(out)],
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=300,  # builds the backend wheel too
         check=False,
     )
     assert result.returncode == 0, result.stderr
+    release = out / f"repaint-fill-{VERSION}.zip"
     krita = out / f"repaint-fill-krita-{VERSION}.zip"
     gimp = out / f"repaint-fill-gimp-{VERSION}.zip"
-    assert result.stdout.split() == [str(krita), str(gimp)]
-    return {"krita": krita, "gimp": gimp, "out": out}
+    assert result.stdout.split() == [str(release), str(krita), str(gimp)]
+    return {"release": release, "krita": krita, "gimp": gimp, "out": out}
 
 
 def _installed_files(folder: Path) -> set:
@@ -99,7 +100,7 @@ def test_build_is_reproducible(zips: dict, tmp_path: Path) -> None:
     result = subprocess.run(
         [sys.executable, str(PACKAGE_PY), "--out", str(tmp_path)],
         capture_output=True,
-        timeout=60,
+        timeout=300,  # builds the backend wheel too
         check=False,
         cwd=REPO,
     )
