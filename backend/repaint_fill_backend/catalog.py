@@ -21,6 +21,7 @@ class ModelInfo:
     size_mb: int | None = None
     source: str | None = None
     how_to_get: str | None = None
+    file_name: str | None = None  # guided: the checkpoint's name in the models folder
 
 
 def known_models() -> list[ModelInfo]:
@@ -54,6 +55,7 @@ def _registry_models() -> list[ModelInfo]:
                 size_mb=entry.size_mb,
                 source=entry.source,
                 how_to_get=entry.how_to_get,
+                file_name=entry.file_name,
             )
         )
     return infos
@@ -100,6 +102,21 @@ def model_lines() -> list[str]:
         )
         for m in known_models()
     ]
+
+
+def model_table_markdown() -> str:
+    """The registry as the README's model table (``repaint-fill models --markdown``)."""
+    rows = [
+        "| name | file | native size | download | good for | licence | source | how to get it |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for m in _registry_models():
+        size = f"{m.size_mb:,} MB" if m.size_mb else "?"
+        native = f"{m.native_size}x{m.native_size}"
+        file = f"`{m.file_name}`" if m.file_name else "-"
+        cells = [f"`{m.name}`", file, native, size, m.good_for, m.licence, m.source, m.how_to_get]
+        rows.append("| " + " | ".join(str(cell).replace("|", "\\|") for cell in cells) + " |")
+    return "\n".join(rows)
 
 
 def _availability(model: ModelInfo) -> str:

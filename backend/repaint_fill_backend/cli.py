@@ -99,6 +99,9 @@ def build_parser() -> argparse.ArgumentParser:
     example.set_defaults(handler=run_example)
 
     models = commands.add_parser("models", help="list known and locally available models")
+    models.add_argument(
+        "--markdown", action="store_true", help="the registry as the README's table instead"
+    )
     models.set_defaults(handler=run_models)
 
     download = commands.add_parser(
@@ -251,9 +254,12 @@ def run_example(args: argparse.Namespace) -> int:
     return run_fill(args)
 
 
-def run_models(_args: argparse.Namespace) -> int:
-    from .catalog import model_lines
+def run_models(args: argparse.Namespace) -> int:
+    from .catalog import model_lines, model_table_markdown
 
+    if args.markdown:
+        print(model_table_markdown())
+        return 0
     for line in model_lines():
         print(line)
     return 0

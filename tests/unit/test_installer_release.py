@@ -117,7 +117,9 @@ def test_release_installs_a_real_backend_with_uv_at_the_pinned_versions(
     result = run_release_installer(release, box, *args, extra_env=env, timeout=1800)
     print(f"release install with uv took {time.monotonic() - started:.0f} s")
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    assert "backend environment made with uv" in result.stdout
+    assert "backend environment made with uv" in result.stdout, (
+        result.stdout + result.stderr[-3000:]
+    )
     venv = box.app_data / "backend-venv"
     assert_exactly_the_lock(venv / "bin" / "python", release / "requirements" / "lock.txt")
     help_text = subprocess.run(
