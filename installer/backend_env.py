@@ -27,6 +27,7 @@ PIP_TO_UV = {
     "PIP_INDEX_URL": "UV_DEFAULT_INDEX",
     "PIP_EXTRA_INDEX_URL": "UV_EXTRA_INDEX_URL",
     "PIP_FIND_LINKS": "UV_FIND_LINKS",
+    "PIP_CERT": "SSL_CERT_FILE",  # a company CA bundle: uv's built-in roots do not know it
 }
 # `repaint-fill download` of a model a program may not fetch (cli.MANUAL_DOWNLOAD_EXIT): it
 # printed the manual steps; the install goes on without the model.

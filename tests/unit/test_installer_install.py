@@ -17,11 +17,15 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from helpers_installer import (  # noqa: E402
     Sandbox,
+    import_installer_modules,
     make_sandbox,
     run_installer,
     snapshot,
 )
 from repaint_fill_core.config import load_config  # noqa: E402
+
+import_installer_modules()
+from lock import read_lock  # noqa: E402
 
 BOTH = ("--hosts", "krita,gimp", "--skip-backend")
 KRITARC = (
@@ -316,3 +320,39 @@ def test_backend_step_failure_rolls_back(box: Sandbox, step: str) -> None:
     after = snapshot(box.home)
     # The fake hub download lands in the hub cache, which manages itself; nothing else changed.
     assert {k: v for k, v in after.items() if not k.startswith(".cache")} == before
+
+
+# --- uv: a stand-in uv on PATH (the real one runs in the slow tier) ---------------------------
+
+FAKE_UV = """import os, pathlib, sys
+with open({log!r}, "a") as log:
+    log.write(" ".join(sys.argv[1:]) + " | UV_FIND_LINKS=" + os.environ.get("UV_FIND_LINKS", "")
+              + " SSL_CERT_FILE=" + os.environ.get("SSL_CERT_FILE", "") + "\\n")
+if sys.argv[1] == "venv":
+    python = pathlib.Path(sys.argv[-1]) / "bin" / "python"
+    python.parent.mkdir(parents=True)
+    python.write_text("#!/bin/sh\\n")
+    python.chmod(0o755)
+"""
+
+
+def test_uv_on_path_makes_the_venv_and_installs_the_pinned_set(box: Sandbox) -> None:
+    log = box.root / "uv.log"
+    (box.bin / "uv").write_text(f"#!{sys.executable}\n" + FAKE_UV.format(log=str(log)))
+    (box.bin / "uv").chmod(0o755)
+    pip_env = {"PIP_FIND_LINKS": "/srv/wheels", "PIP_CERT": "/etc/company-ca.pem"}
+    result = run_installer(box, "--hosts", "gimp", extra_env=pip_env)
+    _ok(result)
+    venv = box.app_data / "backend-venv"
+    repo = Path(__file__).resolve().parents[2]
+    settings = " | UV_FIND_LINKS=/srv/wheels SSL_CERT_FILE=/etc/company-ca.pem"
+    python = read_lock(repo / "requirements" / "lock.txt").python  # the lock's Python
+    assert log.read_text().splitlines() == [
+        f"venv --seed --clear --python {python} {venv}" + settings,
+        f"pip install --python {venv}/bin/python --index-strategy unsafe-best-match "
+        f"torch==2.13.0 --extra-index-url https://download.pytorch.org/whl/cpu {repo} "
+        f"-c {repo}/requirements/lock.txt" + settings,
+    ]
+    assert "backend environment made with uv" in result.stdout
+    _ok(run_installer(box, "--uninstall"))
+    assert not venv.exists()
