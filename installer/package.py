@@ -96,10 +96,25 @@ RELEASE_TREES = ("installer", "plugin/core/repaint_fill_core", "plugin/krita", "
 _IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", "*.pyo", ".pytest_cache")
 
 
+WHEEL_SOURCES = ("pyproject.toml", "README.md", "LICENSE", "backend", "plugin/core")
+# A build/ or *.egg-info left in the tree could put stale modules into the wheel: build a copy.
+_NOT_SOURCE = shutil.ignore_patterns(
+    "__pycache__", "*.pyc", "*.pyo", ".pytest_cache", "build", "*.egg-info"
+)
+
+
 def build_wheel(root: Path, out_dir: Path) -> Path:
-    """The backend's wheel, built by pip from the source tree (its own build environment)."""
-    command = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", str(out_dir)]
-    subprocess.run([*command, str(root)], check=True)
+    """The backend's wheel, built by pip (its own build environment) from a clean copy."""
+    with tempfile.TemporaryDirectory(prefix="repaint-fill-wheel-") as copy:
+        for name in WHEEL_SOURCES:
+            source, target = root / name, Path(copy) / name
+            if source.is_dir():
+                shutil.copytree(source, target, ignore=_NOT_SOURCE)
+            else:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(source, target)
+        command = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet"]
+        subprocess.run([*command, "-w", str(out_dir), copy], check=True)
     wheels = sorted(out_dir.glob("repaint_fill-*.whl"))
     if len(wheels) != 1:
         raise OSError(f"pip wheel made {len(wheels)} repaint_fill wheels in {out_dir}")
