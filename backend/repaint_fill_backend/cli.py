@@ -1,4 +1,4 @@
-"""The `repaint-fill` command: fill, example, models, download, serve, train.
+"""The `repaint-fill` command: fill, expand, example, models, download, serve, train.
 
 User errors print one line that says what is wrong and what to do, and exit 2; never a traceback.
 """
@@ -13,7 +13,9 @@ from collections.abc import Callable, Sequence
 from importlib import resources
 from pathlib import Path
 
+import numpy as np
 import torch
+from PIL import Image
 
 from . import __version__
 from .devices import DEVICE_CHOICES, DTYPE_CHOICES, DeviceError, configure_threads
@@ -93,6 +95,14 @@ def build_parser() -> argparse.ArgumentParser:
     add_sampling_arguments(fill)
     fill.set_defaults(handler=run_fill)
 
+    expand = commands.add_parser("expand", help="grow the canvas and fill the new border")
+    expand.add_argument("image", type=Path)
+    for side in ("left", "right", "top", "bottom"):
+        expand.add_argument(f"--{side}", type=int, default=0, help=f"pixels to add {side}")
+    expand.add_argument("-o", "--output", type=Path, required=True)
+    add_sampling_arguments(expand)
+    expand.set_defaults(handler=run_expand)
+
     example = commands.add_parser("example", help="fill the bundled example image")
     example.add_argument("-o", "--output", type=Path, default=Path("repaint-fill-example.png"))
     add_sampling_arguments(example)
@@ -170,14 +180,19 @@ def progress_callback(quiet: bool) -> tuple[Callable[[StepInfo], None], Callable
 
 
 def run_fill(args: argparse.Namespace) -> int:
-    from .engine import Engine, FillRequest
-
     image = open_image(args.image)
     coverage = coverage_from_mask(open_image(args.mask))
     if coverage.min() > 0:
         warnings.warn(
             "the mask covers the whole image: nothing to match, pure generation", stacklevel=1
         )
+    return fill_and_save(args, image, coverage)
+
+
+def fill_and_save(args: argparse.Namespace, image: Image.Image, coverage: np.ndarray) -> int:
+    """Fill ``coverage`` (255 = fill) of ``image`` with the sampling arguments; write -o."""
+    from .engine import Engine, FillRequest
+
     if args.budget is not None:  # the budget picks the schedule once the model is loaded
         from .budget import check_budget_arguments
 
@@ -237,6 +252,15 @@ def run_fill(args: argparse.Namespace) -> int:
         file=sys.stderr,
     )
     return 0
+
+
+def run_expand(args: argparse.Namespace) -> int:
+    from .expand import Sides, check_sides, grow_canvas
+
+    sides = Sides(args.left, args.right, args.top, args.bottom)
+    check_sides(sides, (1, 1))  # a missing or all-zero size fails before the image is read
+    grown = grow_canvas(open_image(args.image), sides)
+    return fill_and_save(args, grown.image, grown.coverage)
 
 
 def example_files() -> tuple[Path, Path]:
