@@ -49,3 +49,14 @@ class Cancelled(RepaintFillError):
 
     def __init__(self, message: str = "") -> None:
         super().__init__(message or "RePaint Fill was cancelled.")
+
+
+class NothingToExpand(RepaintFillError):
+    """An expand was asked with no pixels to add (or with negative sizes)."""
+
+    def __init__(self, message: str = "") -> None:
+        super().__init__(
+            message
+            or "Nothing to expand: give the number of pixels to add on at least one side "
+            "(left, right, top or bottom)."
+        )
