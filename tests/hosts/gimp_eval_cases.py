@@ -1,5 +1,6 @@
-"""Runs INSIDE real GIMP (python-fu-eval): build each test image, call plug-in-repaint-fill by
-name, and export what happened (layers as PNG, pixel hashes, status) for checks outside GIMP.
+"""Runs INSIDE real GIMP (python-fu-eval): build each test image, call plug-in-repaint-fill (or
+the case's "procedure") by name, and export what happened (layers as PNG, pixel hashes, status,
+canvas size) for checks outside GIMP.
 
 Reads <work>/cases.json, writes <work>/out/<case>/manifest.json (+ PNGs); <work> comes from the
 REPAINT_FILL_GIMP_TEST_DIR environment variable of the gimp-console command, the installed
@@ -182,9 +183,9 @@ def drive_dialog(xdotool_chain):
     )
 
 
-def call_fill(image, layer, args, run_mode="noninteractive"):
+def call_fill(image, layer, args, run_mode="noninteractive", name="plug-in-repaint-fill"):
     pdb = Gimp.get_pdb()
-    procedure = pdb.lookup_procedure("plug-in-repaint-fill")
+    procedure = pdb.lookup_procedure(name)
     config = procedure.create_config()
     config.set_property("run-mode", RUN_MODES[run_mode])
     config.set_property("image", image)
@@ -203,9 +204,9 @@ def stop_started_backend(pid_file):
             os.kill(int(handle.read().strip()), signal.SIGTERM)
 
 
-def describe_procedure(folder):
+def describe_procedure(folder, name="plug-in-repaint-fill"):
     """What GIMP registered: menu label and path, image types, arguments and their defaults."""
-    procedure = Gimp.get_pdb().lookup_procedure("plug-in-repaint-fill")
+    procedure = Gimp.get_pdb().lookup_procedure(name)
     manifest = {"found": procedure is not None}
     if procedure is not None:
         manifest.update(
@@ -224,7 +225,7 @@ def run_case(case, home, installed_config):
     folder = os.path.join(WORK, "out", case["name"])
     os.makedirs(folder, exist_ok=True)
     if case.get("kind") == "registration":
-        describe_procedure(folder)
+        describe_procedure(folder, case.get("procedure", "plug-in-repaint-fill"))
         return
     config_folder = os.path.join(home, ".config", "repaint-fill")
     os.makedirs(config_folder, exist_ok=True)
@@ -245,8 +246,13 @@ def run_case(case, home, installed_config):
     print("CASE-START {}".format(case["name"]), file=sys.stderr, flush=True)
     presser = drive_dialog(case["dialog_input"]) if case.get("dialog_input") else None
     manifest["status"], manifest["error"] = call_fill(
-        image, layer, case.get("args", {}), case.get("run_mode", "noninteractive")
+        image,
+        layer,
+        case.get("args", {}),
+        case.get("run_mode", "noninteractive"),
+        case.get("procedure", "plug-in-repaint-fill"),
     )
+    manifest["canvas_after"] = [image.get_width(), image.get_height()]
     if presser is not None:
         manifest["dialog"] = presser.communicate(timeout=60)[0]
     before_ids = {info["id"] for info in manifest["before"]}

@@ -1,5 +1,5 @@
 """Qt-facing code of the Krita plug-in, without Krita: binding choice, worker thread, progress
-dialog with ETA and Cancel, settings and their dialog.
+dialog with ETA and Cancel, settings and their dialog, the expand dialog.
 
 Runs under the binding chosen by $REPAINT_FILL_TEST_QT (5 or 6); by default PyQt6 when it is
 installed (PyPI, offscreen), else PyQt5. ``test_same_tests_under_debian_pyqt5`` re-runs this
@@ -52,7 +52,7 @@ def plugin(tmp_path_factory: pytest.TempPathFactory) -> types.SimpleNamespace:
     try:
         modules = {
             name: importlib.import_module("repaint_fill." + name)
-            for name in ("qt_compat", "worker", "settings", "settings_dialog")
+            for name in ("qt_compat", "worker", "settings", "settings_dialog", "expand_dialog")
         }
     finally:
         del sys.modules["pykrita"]
@@ -291,3 +291,29 @@ def test_request_errors_in_the_worker_are_reported(
     )
     kind, message = _run_until_finished(plugin, worker)["failed"]
     assert kind == "NoSelection" and "Select" in message
+
+
+def test_expand_dialog_per_side_or_aspect_and_remembered(plugin: types.SimpleNamespace) -> None:
+    expand = plugin.expand_dialog
+    chosen = expand.ExpandChoice(left=10, right=0, top=0, bottom=6)
+    dialog = expand.ExpandDialog(chosen, 96, 64)
+    assert dialog.choice() == chosen
+    assert dialog.result_label.text() == "New canvas: 106 x 70 px"
+    assert not dialog.aspect_width.isEnabled()
+    dialog.to_aspect.setChecked(True)  # 16:9 by default: 96x64 grows to 114x64
+    assert not dialog.left.isEnabled() and dialog.aspect_width.isEnabled()
+    assert dialog.result_label.text() == "New canvas: 114 x 64 px"
+    assert tuple(dialog.choice().sides(96, 64)) == (9, 9, 0, 0)
+    store: dict = {}
+    plugin.settings.save_settings(
+        lambda group, key, value: store.__setitem__((group, key), value),
+        dialog.choice(),
+        plugin.settings.EXPAND_GROUP,
+    )
+    assert {group for group, _key in store} == {"RePaintExpand"}  # apart from the fill's
+    loaded = plugin.settings.load_settings(
+        lambda group, key, default: store.get((group, key), default),
+        expand.ExpandChoice,
+        plugin.settings.EXPAND_GROUP,
+    )
+    assert loaded == dialog.choice()

@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""RePaint Fill for GIMP 3: fill the selection with RePaint diffusion inpainting, as a new layer.
+"""RePaint Fill for GIMP 3: fill the selection with RePaint diffusion inpainting, as a new layer;
+RePaint Expand: grow the canvas and fill the new border.
 
 GIMP adapter only: it reads the selection and the active layer's pixels, and writes the result
 layer. Crop planning, the wire format, the backend protocol, starting the backend and the error
@@ -32,6 +33,14 @@ from gimpfu_shim import (  # noqa: E402
 from repaint_fill_core.client import BackendClient  # noqa: E402
 from repaint_fill_core.config import PluginConfig, load_config  # noqa: E402
 from repaint_fill_core.errors import NoSelection, RepaintFillError, UnsupportedImage  # noqa: E402
+from repaint_fill_core.expand import (  # noqa: E402
+    MAX_SIDE,
+    ExpandPlan,
+    ExpandSides,
+    build_expand_request,
+    expand_layer,
+    plan_expand,
+)
 from repaint_fill_core.fill import (  # noqa: E402
     MAX_SEED,
     FillLayer,
@@ -46,6 +55,7 @@ from repaint_fill_core.geometry import Rect  # noqa: E402
 from repaint_fill_core.launcher import ensure_backend  # noqa: E402
 
 PROC_NAME = "plug-in-repaint-fill"
+EXPAND_PROC_NAME = "plug-in-repaint-expand"
 FROM_SETTINGS = "default"
 PRESET_CHOICES = [
     (FROM_SETTINGS, "From the RePaint Fill settings"),
@@ -296,6 +306,62 @@ def repaint_fill(
         raise PluginError(str(exc)) from exc
 
 
+def grow_and_insert(
+    image: Gimp.Image, above: Optional[Gimp.Layer], plan: ExpandPlan, fill: FillLayer
+) -> None:
+    """Resize the canvas (layers keep their pixels and move by left/top) and add the border
+    layer, as one undo group; if adding the layer fails, the old canvas size comes back."""
+    old_width, old_height = image.get_width(), image.get_height()
+    left, top = plan.sides.left, plan.sides.top
+    image.undo_group_start()
+    try:
+        if not image.resize(plan.canvas.width, plan.canvas.height, left, top):
+            raise PluginError("RePaint Expand: GIMP could not resize the canvas.")
+        try:
+            insert_layers(image, above, [fill], None)
+        except Exception:
+            image.resize(old_width, old_height, -left, -top)
+            raise
+    finally:
+        image.undo_group_end()
+    Gimp.displays_flush()
+
+
+def repaint_expand(
+    image: Gimp.Image,
+    drawables: Sequence[Gimp.Drawable],
+    left: int,
+    right: int,
+    top: int,
+    bottom: int,
+    preset: str,
+    seed: int,
+    time_budget: int = 0,
+) -> None:
+    """Grow the canvas by the given pixels and fill the new border as a new layer.
+
+    The fill runs first; the image is only changed once it has succeeded.
+    """
+    try:
+        check_image(image)
+        layer = target_layer(drawables)
+        config = load_config()
+        options = fill_options(config, preset, seed, 1, -1, time_budget)
+        sides = ExpandSides(left, right, top, bottom)
+        plan = plan_expand(image.get_width(), image.get_height(), sides, options.context_margin)
+        progress_start("RePaint Expand: reading the image...")
+        source = read_crop(layer, plan.source_rect, is_high_bit_depth(image))
+        request = build_expand_request(plan, source, options)
+        try:
+            fills = run_backend(image, config, request)
+        finally:
+            if not image.is_valid():  # closed while waiting: the backend job was cancelled
+                raise PluginError(IMAGE_CLOSED)
+        grow_and_insert(image, layer if layer.is_valid() else None, plan, expand_layer(fills[0]))
+    except RepaintFillError as exc:
+        raise PluginError(str(exc)) from exc
+
+
 register(
     PROC_NAME,
     "Fill the selection with RePaint diffusion inpainting, as a new layer",
@@ -322,6 +388,38 @@ register(
     ],
     [],
     repaint_fill,
+    menu="<Image>/Filters/Enhance",
+)
+
+register(
+    EXPAND_PROC_NAME,
+    "Grow the canvas and fill the new border with RePaint, as a new layer",
+    "Adds the given pixels on each side of the canvas (layers keep their pixels), sends the new "
+    "border with the active layer's edge as context to the local RePaint Fill backend and puts "
+    "the result in a new layer 'RePaint Expand (seed N)' above the active layer. One undo "
+    "removes the layer and restores the canvas size; a failed or cancelled run changes nothing.",
+    "RePaint Fill contributors",
+    "RePaint Fill contributors (MIT)",
+    "2026",
+    "RePaint Expand...",
+    "RGB*, GRAY*",
+    [
+        (PF_INT, "left", "_Left (px)", 0, (0, MAX_SIDE)),
+        (PF_INT, "right", "_Right (px)", 0, (0, MAX_SIDE)),
+        (PF_INT, "top", "_Top (px)", 0, (0, MAX_SIDE)),
+        (PF_INT, "bottom", "_Bottom (px)", 0, (0, MAX_SIDE)),
+        (PF_CHOICE, "preset", "_Preset", FROM_SETTINGS, PRESET_CHOICES),
+        (PF_INT, "seed", "_Seed (-1 = random)", -1, (-1, MAX_SEED)),
+        (
+            PF_INT,
+            "time-budget",
+            "Time _budget in s (0 = use the preset)",
+            0,
+            (0, MAX_TIME_BUDGET),
+        ),
+    ],
+    [],
+    repaint_expand,
     menu="<Image>/Filters/Enhance",
 )
 

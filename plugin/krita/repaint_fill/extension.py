@@ -1,4 +1,5 @@
-"""The Krita extension: actions, the settings dialog, and one controller per running fill."""
+"""The Krita extension: actions, the settings dialog, and one controller per running fill
+(RePaint Fill, or RePaint Expand: the same job with a different last step)."""
 
 import functools
 import json
@@ -9,17 +10,20 @@ from typing import Any, Callable, Dict, List, Optional
 
 from krita import Extension, Krita
 
-from . import krita_io
+from . import krita_expand, krita_io
+from .expand_dialog import ExpandChoice, ExpandDialog
 from .qt_compat import QObject, QtWidgets, exec_dialog
 from .repaint_fill_core.config import PluginConfig, load_config
 from .repaint_fill_core.errors import NoSelection, RepaintFillError
+from .repaint_fill_core.expand import build_expand_request, plan_expand
 from .repaint_fill_core.fill import FillLayer, FillRequest, build_request, plan_fill, with_seed
-from .settings import FillSettings, load_settings, save_settings
+from .settings import EXPAND_GROUP, FillSettings, load_settings, save_settings
 from .settings_dialog import SettingsDialog
 from .worker import FillProgressDialog, FillWorker
 
 ACTION_ID = "repaint_fill"
 SETTINGS_ACTION_ID = "repaint_fill_settings"
+EXPAND_ACTION_ID = "repaint_expand"
 ENV_EVENT_LOG = "REPAINT_FILL_KRITA_LOG"  # JSON lines of outcomes, for scripted use and tests
 LOG = logging.getLogger("repaint_fill")
 MAX_HISTORY = 200
@@ -35,6 +39,10 @@ def _same_document(first: Any, second: Any) -> bool:
     return first.rootNode().uniqueId() == second.rootNode().uniqueId()
 
 
+# How a job's results enter the document: (document, active node, layers) -> new node names.
+InsertResults = Callable[[Any, Any, List[FillLayer]], List[str]]
+
+
 class FillJob(QObject):
     """One fill from trigger to layer: owns the worker thread and the progress dialog."""
 
@@ -45,11 +53,13 @@ class FillJob(QObject):
         active: Any,
         config: PluginConfig,
         make_request: Callable[[], FillRequest],
+        insert: InsertResults = krita_io.insert_layers,
     ) -> None:
         super().__init__()
         self.extension = extension
         self.document = document
         self.active = active
+        self.insert = insert
         self.worker = FillWorker(config, make_request)
         self.worker.succeeded.connect(self.on_succeeded)
         self.worker.failed.connect(self.on_failed)
@@ -75,7 +85,7 @@ class FillJob(QObject):
             self.extension.record("discarded", "The image was closed before the fill finished.")
             return
         try:
-            names = krita_io.insert_layers(self.document, self.active, layers)
+            names = self.insert(self.document, self.active, layers)
         except RepaintFillError as exc:
             self.extension.report_error(type(exc).__name__, str(exc))
             return
@@ -109,6 +119,7 @@ class RepaintFillExtension(Extension):
         super().__init__(parent)
         self.history: List[Dict[str, Any]] = []
         self.jobs: List[FillJob] = []
+        self.undo_links = krita_expand.UndoLinks()
 
     def setup(self) -> None:
         """Stop running fills when Krita quits (a running QThread must not be destroyed)."""
@@ -131,6 +142,8 @@ class RepaintFillExtension(Extension):
             SETTINGS_ACTION_ID, "RePaint Fill Settings...", "tools/scripts"
         )
         settings.triggered.connect(self.edit_settings)
+        expand = window.createAction(EXPAND_ACTION_ID, "RePaint Expand...", "tools/scripts")
+        expand.triggered.connect(self.expand_canvas)
 
     # Outcomes -------------------------------------------------------------------------------
     def record(self, event: str, message: str, **details: Any) -> None:
@@ -208,6 +221,58 @@ class RepaintFillExtension(Extension):
             "started",
             "Filling {} px at {}".format(crop.width * crop.height, crop),
             crop=list(crop),
+            params=options.to_params(),
+        )
+        job.start()
+
+    def _expand_choice(self, width: int, height: int) -> Optional[ExpandChoice]:
+        """How to grow the canvas: the dialog (None if cancelled), or in batch mode the last
+        values."""
+        app = Krita.instance()
+        choice = load_settings(app.readSetting, ExpandChoice, EXPAND_GROUP)
+        if app.batchmode():
+            return choice
+        dialog = ExpandDialog(choice, width, height, _main_window())
+        if not exec_dialog(dialog):
+            return None
+        save_settings(app.writeSetting, dialog.choice(), EXPAND_GROUP)
+        return dialog.choice()
+
+    def expand_canvas(self) -> None:
+        """Action handler: ask how to grow the canvas, fill the new border in the background,
+        then grow the canvas and add the layer. Nothing changes until the fill has succeeded."""
+        app = Krita.instance()
+        document = app.activeDocument()
+        if document is None:
+            self.report_error("NoDocument", "Open an image to expand first.")
+            return
+        width, height = document.width(), document.height()
+        try:
+            settings = self._settings()
+            config = settings.apply_to(load_config(), os.environ)
+            options = with_seed(settings.fill_options(config))
+            choice = self._expand_choice(width, height)
+            if choice is None:
+                self.record("cancelled", "RePaint Expand was cancelled.")
+                return
+            plan = plan_expand(width, height, choice.sides(width, height), options.context_margin)
+            make_request = functools.partial(
+                build_expand_request,
+                plan,
+                krita_io.read_crop_rgba(document, plan.source_rect),
+                options,
+            )
+        except RepaintFillError as exc:
+            self.report_error(type(exc).__name__, str(exc))
+            return
+        insert = functools.partial(krita_expand.grow_and_insert, plan=plan, links=self.undo_links)
+        job = FillJob(self, document, document.activeNode(), config, make_request, insert)
+        self.jobs.append(job)
+        self.record(
+            "started",
+            "Expanding {}x{} to {}x{}".format(width, height, plan.canvas.width, plan.canvas.height),
+            crop=list(plan.crop),
+            sides=list(plan.sides),
             params=options.to_params(),
         )
         job.start()

@@ -1,12 +1,13 @@
 """The user's choices, remembered between Krita runs (Krita's readSetting/writeSetting)."""
 
 from dataclasses import dataclass, fields, replace
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Type
 
 from .repaint_fill_core.config import ENV_PRESET, ENV_URL, PRESETS, PluginConfig
 from .repaint_fill_core.fill import FillOptions
 
 SETTINGS_GROUP = "RePaintFill"
+EXPAND_GROUP = "RePaintExpand"  # the expand dialog's last values (ExpandChoice)
 MAX_VARIATIONS = 8
 
 
@@ -60,18 +61,23 @@ def _convert(kind: type, text: str, default: Any) -> Any:
         return default
 
 
-def load_settings(read_setting: Reader) -> FillSettings:
-    """Read the settings (``read_setting(group, name, default) -> str``, like Krita's)."""
-    defaults = FillSettings()
+def load_settings(
+    read_setting: Reader, kind: Type[Any] = FillSettings, group: str = SETTINGS_GROUP
+) -> Any:
+    """Read the settings (``read_setting(group, name, default) -> str``, like Krita's).
+
+    ``kind`` is the dataclass stored in ``group`` (FillSettings; also the expand dialog's).
+    """
+    defaults = kind()
     values = {}
-    for item in fields(FillSettings):
+    for item in fields(kind):
         default = getattr(defaults, item.name)
-        text = str(read_setting(SETTINGS_GROUP, item.name, str(default)))
+        text = str(read_setting(group, item.name, str(default)))
         values[item.name] = _convert(type(default), text, default)
-    return FillSettings(**values)
+    return kind(**values)
 
 
-def save_settings(write_setting: Writer, settings: FillSettings) -> None:
+def save_settings(write_setting: Writer, settings: Any, group: str = SETTINGS_GROUP) -> None:
     """Store the settings (``write_setting(group, name, value)``, like Krita's)."""
-    for item in fields(FillSettings):
-        write_setting(SETTINGS_GROUP, item.name, str(getattr(settings, item.name)))
+    for item in fields(settings):
+        write_setting(group, item.name, str(getattr(settings, item.name)))
