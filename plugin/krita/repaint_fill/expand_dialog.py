@@ -5,6 +5,7 @@ from typing import Any, Optional
 
 from .qt_compat import QtWidgets
 from .repaint_fill_core.expand import MAX_SIDE, ExpandSides, sides_for_aspect
+from .settings_dialog import lay_out_with_ok_cancel, spin_box
 
 MAX_RATIO = 100
 
@@ -59,15 +60,7 @@ class ExpandDialog(QtWidgets.QDialog):
         ratio.addWidget(self.aspect_height)
         form.addRow("Width : height", ratio)
         form.addRow(self.result_label)
-        buttons = QtWidgets.QDialogButtonBox(
-            QtWidgets.QDialogButtonBox.StandardButton.Ok
-            | QtWidgets.QDialogButtonBox.StandardButton.Cancel
-        )
-        buttons.accepted.connect(self.accept)
-        buttons.rejected.connect(self.reject)
-        layout = QtWidgets.QVBoxLayout(self)
-        layout.addLayout(form)
-        layout.addWidget(buttons)
+        lay_out_with_ok_cancel(self, form)
         for spin in self._spins():
             spin.valueChanged.connect(self._update)
         self.per_side.toggled.connect(self._update)
@@ -78,11 +71,7 @@ class ExpandDialog(QtWidgets.QDialog):
 
     @staticmethod
     def _spin(value: int, low: int = 0, high: int = MAX_SIDE, suffix: str = " px") -> Any:
-        spin = QtWidgets.QSpinBox()
-        spin.setRange(low, high)
-        spin.setValue(value)
-        spin.setSuffix(suffix)
-        return spin
+        return spin_box(low, high, value, suffix)
 
     def _update(self, *_ignored: Any) -> None:
         """Enable the inputs of the chosen way and show the canvas size it gives."""

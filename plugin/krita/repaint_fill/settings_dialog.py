@@ -11,6 +11,28 @@ MAX_SEED = 2**31 - 1
 MAX_TIME_BUDGET = 3600  # seconds
 
 
+def spin_box(low: int, high: int, value: int, suffix: str = "") -> Any:
+    """An integer field from ``low`` to ``high`` showing ``value``."""
+    spin = QtWidgets.QSpinBox()
+    spin.setRange(low, high)
+    spin.setValue(value)
+    spin.setSuffix(suffix)
+    return spin
+
+
+def lay_out_with_ok_cancel(dialog: Any, form: Any) -> None:
+    """Put ``form`` into ``dialog`` above OK and Cancel (accept / reject)."""
+    buttons = QtWidgets.QDialogButtonBox(
+        QtWidgets.QDialogButtonBox.StandardButton.Ok
+        | QtWidgets.QDialogButtonBox.StandardButton.Cancel
+    )
+    buttons.accepted.connect(dialog.accept)
+    buttons.rejected.connect(dialog.reject)
+    layout = QtWidgets.QVBoxLayout(dialog)
+    layout.addLayout(form)
+    layout.addWidget(buttons)
+
+
 class SettingsDialog(QtWidgets.QDialog):
     """Edits a FillSettings value; ``settings()`` returns what the user chose."""
 
@@ -55,15 +77,7 @@ class SettingsDialog(QtWidgets.QDialog):
         form.addRow("Feather selection", self.feather)
         form.addRow("Steps", self.steps)
         form.addRow("Time budget", self.time_budget)
-        buttons = QtWidgets.QDialogButtonBox(
-            QtWidgets.QDialogButtonBox.StandardButton.Ok
-            | QtWidgets.QDialogButtonBox.StandardButton.Cancel
-        )
-        buttons.accepted.connect(self.accept)
-        buttons.rejected.connect(self.reject)
-        layout = QtWidgets.QVBoxLayout(self)
-        layout.addLayout(form)
-        layout.addWidget(buttons)
+        lay_out_with_ok_cancel(self, form)
 
     def _budget_changed(self, seconds: int) -> None:
         """A budget chooses the schedule: preset and steps do not apply while it is on."""
@@ -72,11 +86,7 @@ class SettingsDialog(QtWidgets.QDialog):
 
     @staticmethod
     def _spin(low: int, high: int, value: int, suffix: str = "") -> Any:
-        spin = QtWidgets.QSpinBox()
-        spin.setRange(low, high)
-        spin.setValue(value)
-        spin.setSuffix(suffix)
-        return spin
+        return spin_box(low, high, value, suffix)
 
     def settings(self) -> FillSettings:
         """The values currently shown."""
