@@ -149,3 +149,30 @@ def test_launcher_starts_the_configured_real_backend(tmp_path: Path) -> None:
     finally:
         if pid_file.exists():
             os.kill(int(pid_file.read_text()), signal.SIGTERM)
+
+
+def test_expand_is_an_ordinary_job_whose_layer_is_the_new_border(backend) -> None:
+    from repaint_fill_core.expand import (
+        ExpandSides,
+        build_expand_request,
+        expand_layer,
+        plan_expand,
+    )
+
+    url, token_file = backend
+    plan = plan_expand(40, 24, ExpandSides(right=12, top=4), 6)
+    source = plan.source_rect
+    rgba = bytes(
+        (60, 120, 180, 255)[c] if 0 <= x < 40 and 0 <= y < 24 else 0
+        for y in range(source.y, source.y + source.height)
+        for x in range(source.x, source.x + source.width)
+        for c in range(4)
+    )  # what a host reads: the image, transparent beyond its old edges
+    request = build_expand_request(plan, rgba, FillOptions(seed=8, **FEW_STEPS))
+    client = BackendClient(url, read_token(str(token_file)), timeout=30)
+    (layer,) = [expand_layer(found) for found in execute(client, request, poll_interval=0.05)]
+    assert layer.name == "RePaint Expand (seed 8)" and layer.rect == plan.crop
+    for index, alpha in enumerate(layer.rgba[3::4]):
+        x, y = layer.rect.x + index % layer.rect.width, layer.rect.y + index // layer.rect.width
+        on_border = not (0 <= x < 40 and 4 <= y < 28)  # the old canvas sits at (0, 4)
+        assert alpha == (255 if on_border else 0), (x, y)
