@@ -258,7 +258,7 @@ def run_expand(args: argparse.Namespace) -> int:
     from .expand import Sides, check_sides, grow_canvas
 
     sides = Sides(args.left, args.right, args.top, args.bottom)
-    check_sides(sides, (1, 1))  # a missing or all-zero size fails before the image is read
+    check_sides(sides)  # all-zero or negative sizes fail before the image is read
     grown = grow_canvas(open_image(args.image), sides)
     return fill_and_save(args, grown.image, grown.coverage)
 

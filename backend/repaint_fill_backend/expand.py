@@ -37,8 +37,8 @@ class GrownCanvas(NamedTuple):
     original: Rect
 
 
-def check_sides(sides: Sides, image_size: tuple[int, int]) -> None:
-    """Refuse negative or all-zero sides and canvases too large to open again."""
+def check_sides(sides: Sides) -> None:
+    """Refuse negative or all-zero sides."""
     if any(value < 0 for value in sides):
         raise ImageInputError(
             "expand sizes must be 0 or more pixels (to cut the image, crop it instead)"
@@ -47,6 +47,9 @@ def check_sides(sides: Sides, image_size: tuple[int, int]) -> None:
         raise ImageInputError(
             "nothing to expand: give at least one of --left, --right, --top, --bottom in pixels"
         )
+
+
+def _check_grown_size(sides: Sides, image_size: tuple[int, int]) -> None:
     width = image_size[0] + sides.left + sides.right
     height = image_size[1] + sides.top + sides.bottom
     if width * height > MAX_IMAGE_PIXELS:
@@ -62,7 +65,8 @@ def grow_canvas(image: Image.Image, sides: Sides) -> GrownCanvas:
     Palette and other exotic modes become RGB(A) first (as a fill's output would); RGB, RGBA,
     L, LA and 16-bit gray keep their mode.
     """
-    check_sides(sides, image.size)
+    check_sides(sides)
+    _check_grown_size(sides, image.size)
     if image.mode not in ("RGB", "RGBA", "L", "LA", "I;16", "I"):
         image = image.convert("RGBA" if image.has_transparency_data else "RGB")
     pixels = np.asarray(image)

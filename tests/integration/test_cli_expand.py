@@ -87,3 +87,10 @@ def test_grow_canvas_replicates_edges_and_masks_exactly_the_border() -> None:
     assert (pixels[0, 2:] == np.asarray(image)[0]).all()  # top edge repeated
     assert (grown.coverage[1:, 2:] == 0).all()
     assert grown.coverage.sum() == 255 * (7 * 4 - 5 * 3)
+
+
+def test_a_canvas_too_large_to_open_again_is_refused_before_it_is_made() -> None:
+    from repaint_fill_backend.imaging import ImageInputError
+
+    with pytest.raises(ImageInputError, match="expand by less"):
+        grow_canvas(gradient_image(4, 4), Sides(right=20000, bottom=20000))

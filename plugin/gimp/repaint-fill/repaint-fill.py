@@ -324,7 +324,6 @@ def grow_and_insert(
             raise
     finally:
         image.undo_group_end()
-    Gimp.displays_flush()
 
 
 def repaint_expand(
