@@ -105,7 +105,7 @@ def run_case(case, spec, out):
     else:
         os.environ.pop("REPAINT_FILL_URL", None)
     common.pump(lambda: False, 0.2)
-    fact = {"before": state(document)}
+    fact = {"before": state(document), "active": document.activeNode().name()}
     if case.get("interrupt") == "cancel":
         ext = common.extension()
         before = len(ext.history)
