@@ -14,7 +14,8 @@ from typing import NamedTuple
 import numpy as np
 from PIL import Image
 
-from .imaging import MAX_IMAGE_PIXELS, ImageInputError, Rect
+from .imaging import MAX_IMAGE_PIXELS, ImageInputError
+from .regions import Rect
 
 FILL = 255  # the wire/file mask convention: 255 = fill
 
