@@ -1,5 +1,5 @@
 """Client and launcher against a STAND-IN backend (tests/helpers_krita.py: stdlib server that
-follows DESIGN.md), for protocol details and failures a real model cannot produce on demand.
+follows docs/design.md), for protocol details and failures a real model cannot produce on demand.
 The same client against the real `repaint-fill serve`: tests/integration/test_core_client_server.py.
 """
 

@@ -1,4 +1,4 @@
-"""The HTTP server behind `repaint-fill serve` (see DESIGN.md, "HTTP API")."""
+"""The HTTP server behind `repaint-fill serve` (docs/design.md, "HTTP API")."""
 
 from .run import add_serve_arguments, run_serve
 
