@@ -132,8 +132,13 @@ def plan_fill(
     detail: str = DEFAULT_DETAIL,
     context_margin: int | None = None,
     refine_strength: float = DEFAULT_REFINE_STRENGTH,
+    native_factor: float = NATIVE_FACTOR,
 ) -> FillPlan:
-    """Plan the fill of ``coverage`` (H, W) uint8, 255 = fill, over a whole image."""
+    """Plan the fill of ``coverage`` (H, W) uint8, 255 = fill, over a whole image.
+
+    ``native_factor``: crops up to this many times the native size are worked 1:1 in one pass
+    (a setting for the benchmark that chose it; the product uses NATIVE_FACTOR).
+    """
     if detail not in DETAILS:
         raise ValueError(f"detail must be one of {', '.join(DETAILS)}, got {detail!r}")
     if not 0.0 < refine_strength <= 1.0:
@@ -141,7 +146,14 @@ def plan_fill(
     regions = tuple(
         RegionPlan(
             region,
-            plan_levels(coverage[region.crop.slices], geometry, settings, detail, refine_strength),
+            plan_levels(
+                coverage[region.crop.slices],
+                geometry,
+                settings,
+                detail,
+                refine_strength,
+                native_factor,
+            ),
         )  # fmt: skip
         for region in find_regions(coverage, context_margin)
     )
@@ -164,12 +176,13 @@ def plan_levels(
     settings: SamplingSettings,
     detail: str,
     refine_strength: float,
+    native_factor: float = NATIVE_FACTOR,
 ) -> tuple[Level, ...]:
     """The levels of one region's crop (see the module docstring for the rule)."""
     height, width = crop_coverage.shape
     native, stride = geometry.native_size, geometry.stride
     schedule = settings.schedule()
-    fits = max(width, height) <= NATIVE_FACTOR * native
+    fits = max(width, height) <= native_factor * native
     if detail == "native" and fits:
         size = padded_size((width, height), stride)
         return (Level(1.0, (width, height), size, (Rect(0, 0, *size),), None,

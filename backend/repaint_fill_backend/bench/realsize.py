@@ -24,7 +24,8 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
-from ..engine import Engine, FillRequest
+from ..engine import Engine, FillRequest, run_plan
+from ..fill_plan import DEFAULT_REFINE_STRENGTH, NATIVE_FACTOR, ModelGeometry, plan_fill
 from ..imaging import composite, open_image, to_rgb8
 from ..presets import PRESETS
 from .metrics import score_fill
@@ -115,13 +116,25 @@ def make_cases(photos: Sequence[Path]) -> list[Case]:
     return cases
 
 
-def ours(engine: Engine, preset: str, detail: str) -> Callable[[Case, int], tuple[np.ndarray, int]]:
-    """A fill method: the product's fill of the case (seeded), composited."""
+def ours(
+    engine: Engine,
+    preset: str,
+    detail: str,
+    refine_strength: float = DEFAULT_REFINE_STRENGTH,
+    native_factor: float = NATIVE_FACTOR,
+) -> Callable[[Case, int], tuple[np.ndarray, int]]:
+    """A fill method: the product's fill of the case (seeded), composited; the two settings
+    this benchmark chose can be varied."""
 
     def fill(case: Case, seed: int) -> tuple[np.ndarray, int]:
         request = FillRequest(Image.fromarray(case.truth), case.coverage, PRESETS[preset],
-                              seed=seed, context_margin=64, detail=detail)  # fmt: skip
-        result = engine.fill(request)
+                              seed=seed, context_margin=64, detail=detail,
+                              refine_strength=refine_strength)  # fmt: skip
+        model = engine.model
+        plan = plan_fill(case.coverage, ModelGeometry(model.native_size, model.stride),
+                         request.settings, detail=detail, context_margin=64,
+                         refine_strength=refine_strength, native_factor=native_factor)  # fmt: skip
+        result = run_plan(model, request, plan)
         filled, region = case.truth.copy(), result.crop.slices
         filled[region] = composite(case.truth[region], result.fills[0], case.coverage[region])
         return filled, int(result.report["model_calls"])
@@ -254,14 +267,28 @@ def run_realsize(
     presets: Sequence[str],
     out: Path,
     log: Callable[[str], None] = print,
+    strengths: Sequence[float] = (),
+    native_factors: Sequence[float] = (),
 ) -> dict:
-    """The whole section: cases, methods, table, sheet; returns the JSON-able results."""
+    """The whole section: cases, methods, table, sheet; returns the JSON-able results.
+
+    ``strengths`` / ``native_factors`` add rows of the first preset with those settings (the
+    measurements the defaults were chosen from).
+    """
     cases = make_cases(photos)
     log(f"real-size: {len(photos)} photos x {len(MASKS)} masks, presets {', '.join(presets)}")
     methods: dict = {}
     for preset in presets:
         methods[f"ours native {preset}"] = ours(engine, preset, "native")
         methods[f"ours coarse {preset}"] = ours(engine, preset, "coarse")
+    for strength in strengths:
+        methods[f"ours native {presets[0]} strength {strength:g}"] = ours(
+            engine, presets[0], "native", refine_strength=strength
+        )
+    for factor in native_factors:
+        methods[f"ours native {presets[0]} 1:1 up to {factor:g}x"] = ours(
+            engine, presets[0], "native", native_factor=factor
+        )
     methods["OpenCV Telea"] = opencv("telea")
     methods["OpenCV NS"] = opencv("ns")
     methods["truth through coarse size"] = through_coarse_size(engine)
@@ -299,6 +326,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--model", default="embedded")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", type=Path, default=Path("docs"))
+    parser.add_argument("--strengths", default="", help="extra rows: refine strengths (0.1,0.35)")
+    parser.add_argument("--native-factors", default="", help="extra rows: 1:1 limits (1,2.5)")
+    parser.add_argument("--masks", default=",".join(MASKS), help="comma-separated mask types")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     suffixes = (".png", ".jpg", ".jpeg")
@@ -307,8 +337,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     if len(photos) < 1:
         parser.error(f"no photos in {args.photos}")
     engine = Engine.load(args.model)
-    run_realsize(photos, engine, args.presets.split(","), args.out)
+    for name in [m for m in MASKS if m not in args.masks.split(",")]:
+        del MASKS[name]
+    run_realsize(photos, engine, args.presets.split(","), args.out,
+                 strengths=_floats(args.strengths),
+                 native_factors=_floats(args.native_factors))  # fmt: skip
     return 0
+
+
+def _floats(text: str) -> list[float]:
+    return [float(value) for value in text.split(",") if value]
 
 
 if __name__ == "__main__":
