@@ -287,30 +287,36 @@ def fill_region(
             continue
         known, keep_mask = to_model_tensors(crop_rgb, crop_coverage, level.content_size)
         known, keep_mask = known.to(model.device), keep_mask.to(model.device)
+        # The level's whole content: the previous result upscaled under the known pixels.
+        canvas = known.expand(len(seeds), -1, -1, -1)
+        if previous is not None:
+            width, height = level.content_size
+            upscaled = F.interpolate(previous, size=(height, width), mode="bicubic").clamp(-1, 1)
+            canvas = keep_mask * known + (1 - keep_mask) * upscaled
+        rows, cols = level.window.slices
         init = None
         if level.start_index is not None and previous is not None:
-            width, height = level.content_size
-            upscaled = F.interpolate(previous, size=(height, width), mode="bicubic")
-            init = pad_to(keep_mask * known + (1 - keep_mask) * upscaled.clamp(-1, 1),
-                          level.working_size)  # fmt: skip
+            init = pad_to(canvas[..., rows, cols], level.working_size)
         walk = schedule if level.start_index is None else schedule.from_index(level.start_index)
         denoiser = TiledDenoiser(
             model.denoiser, level.tiles, fade=tile_fade(model.native_size), on_call=counter.add,
             batch_tiles=tile_batch(model.device, level.tiles[0], len(seeds)),
         )  # fmt: skip
+        window_known = known[..., rows, cols]
         sample = repaint(
             denoiser,
-            pad_to(known, level.working_size).expand(len(seeds), -1, -1, -1).contiguous(),
-            pad_to(keep_mask, level.working_size),
+            pad_to(window_known, level.working_size).expand(len(seeds), -1, -1, -1).contiguous(),
+            pad_to(keep_mask[..., rows, cols], level.working_size),
             walk,
             tables,
             generators=generators,
             reverse_step=settings.step_kind(model.variance_type),
-            callback=_level_callback(on_level_preview, level),
+            callback=_level_callback(on_level_preview, level, canvas),
             preview=on_level_preview is not None,
             init=init,
         )
-        previous = sample[..., : level.content_size[1], : level.content_size[0]]
+        previous = canvas.clone()
+        previous[..., rows, cols] = sample[..., : level.window.height, : level.window.width]
     return [from_model_tensor(item, crop.size) for item in previous]
 
 
@@ -335,17 +341,24 @@ PreviewCallback = Callable[[np.ndarray], None]
 PREVIEW_EVERY = 5  # sampler steps between previews (each costs a resize of the crop)
 
 
-def _level_callback(on_level_preview: LevelPreview | None, level: Level) -> StepCallback | None:
-    """The sampler's callback for one level: hands every PREVIEW_EVERY-th x0 estimate on."""
+def _level_callback(
+    on_level_preview: LevelPreview | None, level: Level, canvas: torch.Tensor
+) -> StepCallback | None:
+    """The sampler's callback for one level: every PREVIEW_EVERY-th x0 estimate, pasted into the
+    level's whole content (``canvas``), is handed on."""
     if on_level_preview is None:
         return None
     steps = 0
+    rows, cols = level.window.slices
 
     def callback(info: StepInfo) -> None:
         nonlocal steps
         steps += 1
         if info.x0_preview is not None and (steps % PREVIEW_EVERY == 0 or info.step == info.total):
-            on_level_preview(level, info.x0_preview)
+            estimate = canvas[:1].clone()
+            window = info.x0_preview[:1, :, : level.window.height, : level.window.width]
+            estimate[..., rows, cols] = window.to(estimate.dtype)
+            on_level_preview(level, estimate)
 
     return callback
 
@@ -364,8 +377,7 @@ def _region_preview(
     hole = coverage[crop.slices] > 0
 
     def preview(level: Level, x0: torch.Tensor) -> None:
-        width, height = level.content_size
-        estimate = from_model_tensor(x0[0, :, :height, :width], crop.size)
+        estimate = from_model_tensor(x0[0], crop.size)
         picture = canvas.copy()
         picture[place.slices][hole] = estimate[hole]
         on_preview(picture)

@@ -25,7 +25,7 @@ from PIL import Image
 
 from .imaging import fill_working_size
 from .presets import SamplingSettings
-from .regions import Rect, Region, find_regions
+from .regions import Rect, Region, find_regions, mask_bbox, plan_crop
 
 DETAILS = ("native", "coarse")
 DEFAULT_DETAIL = "native"
@@ -41,7 +41,9 @@ MAX_TILE_SIDE = 512
 DEFAULT_REFINE_STRENGTH = 0.2
 # A refinement level is added while its scale is below this; the last level is always 1:1.
 LAST_STEP_BELOW = 0.8
-TILE_OVERLAP_SHARE = 0.25  # overlap between neighbouring tiles, as a share of the tile side
+TILE_OVERLAP_SHARE = 0.25  # overlap between neighbouring tiles, as a share of the native size
+# Context around the hole a refinement level works with, as a share of the native size.
+REFINE_CONTEXT_SHARE = 0.25
 
 
 @dataclass(frozen=True)
@@ -50,7 +52,8 @@ class Level:
 
     scale: float  # level pixels per crop pixel (1.0 = native density)
     content_size: tuple[int, int]  # the crop at this scale (w, h)
-    working_size: tuple[int, int]  # what the model sees: content padded up to the stride
+    window: Rect  # the part of the content worked on (refinement: the hole + local context)
+    working_size: tuple[int, int]  # what the model sees: the window padded up to the stride
     tiles: tuple[Rect, ...]  # in working coordinates; one tile = the whole level
     start_index: int | None  # None = the full schedule; else refine from this respaced index
     calls_per_tile: int
@@ -62,6 +65,7 @@ class Level:
     def report(self) -> dict:
         return {
             "working_size": list(self.working_size),
+            "window": [self.window.x, self.window.y, self.window.width, self.window.height],
             "scale": round(self.scale, 4),
             "tiles": len(self.tiles),
             "model_calls": self.model_calls,
@@ -185,25 +189,41 @@ def plan_levels(
     fits = max(width, height) <= native_factor * native
     if detail == "native" and fits:
         size = padded_size((width, height), stride)
-        return (Level(1.0, (width, height), size, (Rect(0, 0, *size),), None,
-                      schedule.model_calls),)  # fmt: skip
+        return (Level(1.0, (width, height), Rect(0, 0, width, height), size,
+                      (Rect(0, 0, *size),), None, schedule.model_calls),)  # fmt: skip
     coarse = fill_working_size(crop_coverage, native, stride)
     first = Level(
-        max(coarse) / max(width, height), coarse, coarse, (Rect(0, 0, *coarse),), None,
-        schedule.model_calls,
+        max(coarse) / max(width, height), coarse, Rect(0, 0, *coarse), coarse,
+        (Rect(0, 0, *coarse),), None, schedule.model_calls,
     )  # fmt: skip
     if detail == "coarse" or max(coarse) >= max(width, height):
         return (first,)
     start = min(settings.steps - 1, max(0, round(refine_strength * settings.steps) - 1))
     calls = schedule.from_index(start).model_calls
     levels = [first]
+    context = max(stride, round(native * REFINE_CONTEXT_SHARE))
     for scale in level_scales((width, height), coarse):
         content = (max(1, round(width * scale)), max(1, round(height * scale)))
-        size = padded_size(content, stride)
-        unknown = level_unknown(crop_coverage, content, size)
+        covered = scaled_coverage(crop_coverage, content) > 0
+        window = refine_window(covered, context)
+        size = padded_size(window.size, stride)
+        unknown = level_unknown(covered[window.slices], size)
         tiles = plan_tiles(size, unknown, tile_side(native, stride), native, stride)
-        levels.append(Level(scale, content, size, tiles, start, calls))
+        levels.append(Level(scale, content, window, size, tiles, start, calls))
     return tuple(levels)
+
+
+def refine_window(covered: np.ndarray, context: int) -> Rect:
+    """Where a refinement level works: the hole at that level grown by ``context`` pixels.
+
+    Outside it every pixel is known, and the coarser levels have already set the layout, so the
+    grain needs only local context (the coarse pass used the whole crop).
+    """
+    bbox = mask_bbox(covered.astype(np.uint8))
+    height, width = covered.shape
+    if bbox is None:
+        return Rect(0, 0, width, height)
+    return plan_crop(bbox, (width, height), context)
 
 
 def padded_size(size: tuple[int, int], stride: int) -> tuple[int, int]:
@@ -230,12 +250,9 @@ def pad_to(tensor: torch.Tensor, working_size: tuple[int, int]) -> torch.Tensor:
     return F.pad(tensor, (0, pad_w, 0, pad_h), mode=mode)
 
 
-def level_unknown(
-    crop_coverage: np.ndarray, content_size: tuple[int, int], working_size: tuple[int, int]
-) -> np.ndarray:
+def level_unknown(covered: np.ndarray, working_size: tuple[int, int]) -> np.ndarray:
     """(h, w) bool at the working size: True where the level generates pixels (padding mirrors
     the content, so a hole at the image border continues into the padding)."""
-    covered = scaled_coverage(crop_coverage, content_size) > 0
     tensor = torch.from_numpy(covered.astype(np.float32))[None, None]
     return pad_to(tensor, working_size)[0, 0].numpy() > 0.5
 

@@ -102,14 +102,15 @@ def test_refinement_levels_double_up_to_native_density(crop, native, expected) -
     [
         # a crop that fits (<= 1.5 x native) is worked at its own pixels, padded to the stride
         ((300, 200), (100, 60, 150, 100), 128, 16, [(160, 144)], [1]),
-        # a larger crop: coarse pass at native size, then 1:1 in one call (<= 3 x native)
-        ((600, 400), (200, 120, 400, 280), 128, 16, [(128, 112), (304, 272)], [1, 1]),
+        # a larger crop: coarse pass at native size, then 1:1 in one call (<= 3 x native), on
+        # the hole and 32 px around it (the coarse pass had the whole crop)
+        ((600, 400), (200, 120, 400, 280), 128, 16, [(128, 112), (272, 224)], [1, 1]),
         # a crop 4x the native size: coarse, 2x, 1:1 (tiles only where the level is large)
-        ((1200, 800), (400, 300, 800, 500), 128, 16, [(128, 80), (256, 160), (512, 304)],
+        ((1200, 800), (400, 300, 800, 500), 128, 16, [(128, 80), (256, 160), (464, 272)],
          [1, 1, 2]),
         # a 1500x1000 selection in a 4000x3000 photo: 1:1 in 384 px tiles
         ((4000, 3000), (1250, 1000, 2750, 2000), 128, 16,
-         [(128, 96), (256, 176), (512, 352), (1024, 704), (1600, 1104)], [1, 1, 2, 6, 20]),
+         [(128, 96), (256, 176), (512, 352), (1024, 704), (1568, 1072)], [1, 1, 2, 6, 15]),
         # guided-diffusion-like: native 256, stride 32, tiles up to 512 px
         ((2000, 1500), (800, 600, 1200, 900), 256, 32, [(256, 192), (512, 416)], [1, 1]),
     ],
@@ -237,22 +238,24 @@ def test_a_constant_image_through_levels_and_tiles_has_no_seams() -> None:
 
 def test_levels_reproduce_the_original_with_a_perfect_denoiser(monkeypatch) -> None:
     """Coarse pass, refinement from an intermediate step, tiles, padding: nothing is lost."""
-    height, width = 40, 70  # crop 70x40 > 1.5 x 32: coarse (32x16) then 1:1 (72x40)
+    height, width = 40, 70  # crop 70x40 > 1.5 x 32: coarse (32x16), then 1:1 on the hole + 8 px
     yy, xx = np.mgrid[0:height, 0:width]
     pixels = np.stack([xx * 3, yy * 5, (xx + yy) * 2], axis=-1).clip(0, 255).astype(np.uint8)
     truth = torch.from_numpy(pixels).permute(2, 0, 1)[None].float() / 127.5 - 1
     coarse = torch.from_numpy(
         np.array(Image.fromarray(pixels).resize((32, 16), Image.Resampling.LANCZOS))
     ).permute(2, 0, 1)[None].float() / 127.5 - 1  # fmt: skip
-    padded = torch.nn.functional.pad(truth, (0, 2, 0, 0), mode="reflect")
-    model = oracle_model({(16, 32): coarse, (40, 72): padded}, native=32)
+    window = truth[..., 2:38, 12:58]  # the hole (20..50, 10..30) grown by 8 px: 46x36
+    padded = torch.nn.functional.pad(window, (0, 2, 0, 4), mode="reflect")  # to 48x40
+    model = oracle_model({(16, 32): coarse, (40, 48): padded}, native=32)
     tell_the_oracle_where(monkeypatch, model.denoiser)
-    monkeypatch.setattr(fill_plan, "TILE_FACTOR", 1)  # 32 px tiles: the 1:1 level is tiled
+    monkeypatch.setattr(fill_plan, "TILE_FACTOR", 1)  # 32 px tiles: the 1:1 window is tiled
     coverage = mask_with((height, width), (20, 10, 50, 30))
     request = FillRequest(Image.fromarray(pixels), coverage, SHORT, seed=0, context_margin=40)
     result = Engine(model).fill(request)
     levels = result.report["regions"][0]["levels"]
-    assert [level["working_size"] for level in levels] == [[32, 16], [72, 40]]
+    assert [level["working_size"] for level in levels] == [[32, 16], [48, 40]]
+    assert levels[1]["window"] == [12, 2, 46, 36]
     assert levels[1]["tiles"] > 1
     assert np.abs(result.fills[0].astype(int) - pixels.astype(int)).max() <= 1
 
