@@ -69,14 +69,14 @@ def load_or_create_token(path: Path) -> str:
             if not existing:
                 _write_token(path, descriptor, secrets.token_urlsafe(32))
                 existing = _read_token(path, descriptor)  # read back: what the file really holds
+        if len(existing) < MIN_TOKEN_LENGTH:
+            raise TokenError(
+                f"the token in {path} is shorter than {MIN_TOKEN_LENGTH} characters; "
+                "delete the file and restart to generate a strong one"
+            )
+        _restrict_permissions(path, descriptor)
     finally:
         os.close(descriptor)
-    if len(existing) < MIN_TOKEN_LENGTH:
-        raise TokenError(
-            f"the token in {path} is shorter than {MIN_TOKEN_LENGTH} characters; "
-            "delete the file and restart to generate a strong one"
-        )
-    _restrict_permissions(path)
     return existing
 
 
@@ -162,14 +162,20 @@ def _write_token(path: Path, descriptor: int, token: str) -> None:
         raise TokenError(f"cannot write the token file {path}: {reason}") from error
 
 
-def _restrict_permissions(path: Path) -> None:
-    """Make an existing token file private again if someone loosened it (POSIX only)."""
+def _restrict_permissions(path: Path, descriptor: int) -> None:
+    """Make the token file private again if someone loosened it (POSIX only)."""
     if os.name != "posix":
         return
-    mode = stat.S_IMODE(path.stat().st_mode)
+    mode = stat.S_IMODE(os.fstat(descriptor).st_mode)
     if mode & 0o077:
         log.warning("token file %s was readable by others; setting it to 0600", path)
-        path.chmod(0o600)
+        try:
+            os.fchmod(descriptor, 0o600)  # the file we read, not whatever the path names now
+        except OSError as error:
+            raise TokenError(
+                f"the token file {path} is readable by others and cannot be made private "
+                f"({error.strerror or error}); run chmod 600 on it"
+            ) from error
 
 
 def token_matches(authorization: str | None, token: str) -> bool:

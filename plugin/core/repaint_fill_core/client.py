@@ -14,6 +14,7 @@ from .errors import BackendError, BackendUnavailable, Cancelled, JobFailed, Repa
 
 ProgressCallback = Callable[[int, int, Optional[float]], None]
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1", "[::1]")
+AREA_TOO_LARGE = ("body_too_large", "too_many_pixels", "over_memory_budget", "http_413")
 
 
 def is_local_url(url: str) -> bool:
@@ -62,8 +63,9 @@ def _error_from_response(status: int, body: bytes) -> BackendError:
             )
         )
     elif status == 413:
-        message = "The request is too large for the backend: {} Select a smaller area.".format(
-            _sentence(message or "it is over the server's limits.")
+        message = "The request is too large for the backend: {}{}".format(
+            _sentence(message or "it is over the server's limits"),
+            " Select a smaller area." if code in AREA_TOO_LARGE else "",
         )
     elif not message:
         message = "The backend answered HTTP {}.".format(status)
