@@ -37,7 +37,7 @@ MIB = 2**20
 BUDGET_MB = 24
 SIDE = 1024  # noise images of this side: ~4 MB of PNG per result variation
 VARIATIONS = 2
-TRANSIENT_MB = 32  # one running job + one upload being checked: 13-20 MB measured here
+TRANSIENT_MB = 48  # the running job, the upload being checked, allocator slack: 13-26 MB here
 JOBS = 16  # ~16 x 6 MB of results: four times the budget
 
 
@@ -155,7 +155,7 @@ def test_results_larger_than_the_budget_keep_memory_bounded_and_every_job_accoun
     )
     # Queued uploads and results are held up to the budget; on top of it come the running job
     # and the upload being checked (each a few raw copies of a 3 MB image) and allocator slack.
-    # Without the budget all ~90 MB of results (and the queued jobs' decoded pixels) were held.
+    # Without the budget the same burst grew the peak by 189 MB (measured on main before this).
     assert growth_mb < BUDGET_MB + TRANSIENT_MB, growth_mb
 
 
