@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import stat
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -58,6 +60,67 @@ def test_concurrent_first_starts_agree_on_one_token(tmp_path: Path):
     assert not [name for name in os.listdir(tmp_path) if name != "token"]  # no temp files left
 
 
+def _start_on(path: str, barrier, tokens) -> None:
+    barrier.wait()
+    tokens.put(load_or_create_token(Path(path)))
+
+
+@pytest.mark.parametrize("start", ["empty", "missing"])
+def test_servers_starting_together_on_an_empty_or_missing_file_agree(tmp_path: Path, start):
+    """Real processes (fork), released together, as servers started by several plug-ins."""
+    context = multiprocessing.get_context("fork")
+    for trial in range(5):
+        path = tmp_path / f"token-{trial}"
+        if start == "empty":
+            path.write_text("")
+        barrier, tokens = context.Barrier(6), context.Queue()
+        workers = [
+            context.Process(target=_start_on, args=(str(path), barrier, tokens)) for _ in range(6)
+        ]
+        for worker in workers:
+            worker.start()
+        found = {tokens.get(timeout=30) for _ in workers}
+        for worker in workers:
+            worker.join(30)
+        assert found == {path.read_text().strip()}, (trial, found)
+
+
+def test_a_symlinked_token_file_is_refused_and_its_target_left_alone(tmp_path: Path):
+    target = tmp_path / "elsewhere"
+    target.write_text("x" * 40 + "\n")
+    target.chmod(0o644)
+    link = tmp_path / "token"
+    link.symlink_to(target)
+    with pytest.raises(TokenError, match="symbolic link") as refused:
+        load_or_create_token(link)
+    assert str(link) in str(refused.value)
+    assert stat.S_IMODE(target.stat().st_mode) == 0o644 and target.read_text() == "x" * 40 + "\n"
+    dangling = tmp_path / "dangling"
+    dangling.symlink_to(tmp_path / "missing")
+    with pytest.raises(TokenError, match="symbolic link"):
+        load_or_create_token(dangling)
+    assert not (tmp_path / "missing").exists()
+
+
+def test_a_fifo_or_folder_is_refused_at_once_naming_the_path(tmp_path: Path):
+    fifo = tmp_path / "token"
+    os.mkfifo(fifo)
+    started = time.monotonic()
+    with pytest.raises(TokenError, match="not a regular file.*FIFO") as refused:
+        load_or_create_token(fifo)
+    assert time.monotonic() - started < 2 and str(fifo) in str(refused.value)
+    with pytest.raises(TokenError, match=str(tmp_path)):
+        load_or_create_token(tmp_path)
+
+
+def test_a_token_file_that_is_not_utf8_names_the_path(tmp_path: Path):
+    path = tmp_path / "token"
+    path.write_bytes(b"\xff\xfe" + b"\x80" * 30)
+    with pytest.raises(TokenError, match="not UTF-8") as refused:
+        load_or_create_token(path)
+    assert str(path) in str(refused.value)
+
+
 def test_token_comparison():
     assert token_matches("Bearer secret-token-123", "secret-token-123")
     assert token_matches("bearer secret-token-123", "secret-token-123")
@@ -76,6 +139,17 @@ def test_token_comparison():
         ("Studio.LAN:80", "studio.lan"),
         ("[::1", None),
         ("", None),
+        ("localhost.:8421", "localhost"),
+        ("evil.com@localhost", None),
+        ("evil.com@localhost:8421", None),
+        ("localhost/x", None),
+        ("localhost#x", None),
+        ("localhost?x", None),
+        ("local host", None),
+        ("localhost:99999", None),
+        ("localhost:", None),
+        ("[::1]x", None),
+        ("[not-ip]", None),
     ],
 )
 def test_host_name(header: str, name: str | None):

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from functools import partial
+from pathlib import Path
 
 from fastapi import APIRouter, Depends, FastAPI, File, Form, Query, UploadFile
 from fastapi.responses import Response
@@ -20,7 +23,7 @@ from ..presets import DEFAULT_PRESET, resolve_settings
 from .errors import ApiError, describe_validation_error, install_error_handlers
 from .jobs import EngineFactory, JobManager, QueueLimits
 from .limits import BodySizeLimit, decode_png
-from .records import BudgetAsk
+from .records import BudgetAsk, JobSpec
 from .schemas import (
     ERROR_RESPONSES,
     Health,
@@ -55,7 +58,9 @@ def create_app(
     on_worker_start: Callable[[], object] | None = None,
 ) -> FastAPI:
     """The app; its lifespan starts the worker (loading the model unless ``engine`` is given)."""
-    limits = QueueLimits(settings.queue_size, settings.result_ttl, settings.max_results)
+    limits = QueueLimits(
+        settings.queue_size, settings.result_ttl, settings.max_results, settings.memory_budget
+    )
     manager = JobManager(
         limits, settings.model, engine_factory, engine, on_worker_start=on_worker_start
     )
@@ -78,8 +83,13 @@ def create_app(
     install_error_handlers(app)
     # add_middleware wraps: the last added runs first. Host, then token, then body size.
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
-    app.add_middleware(BearerAuth, token=settings.token)
-    app.add_middleware(HostGuard, allowed=allowed_host_names(settings.host, settings.allowed_hosts))
+    app.add_middleware(BearerAuth, token=settings.token, drain_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        HostGuard,
+        allowed=allowed_host_names(settings.host, settings.allowed_hosts),
+        bind_host=settings.host,
+        drain_bytes=settings.max_body_bytes,
+    )
     app.include_router(_public_routes(manager))
     app.include_router(_job_routes(settings, manager))
     app.include_router(_model_routes(settings, manager))
@@ -105,7 +115,9 @@ def _public_routes(manager: JobManager) -> APIRouter:
 
     @router.get("/health", response_model=Health, summary="liveness, version, loaded model")
     def health() -> Health:
-        return Health(status="ok", version=__version__, **manager.health())
+        state = manager.health()
+        state["model"] = public_model_name(state["model"])
+        return Health(status="ok", version=__version__, **state)
 
     return router
 
@@ -116,6 +128,9 @@ def _job_routes(settings: ServerSettings, manager: JobManager) -> APIRouter:
         dependencies=[Depends(_bearer_check(settings.token))],
         responses=ERROR_RESPONSES,
     )
+    # Decoding checks an upload at its full pixel size: one at a time, so concurrent uploads
+    # cannot add up to many decoded images (the worker decodes again when the job starts).
+    decode_slot = threading.BoundedSemaphore(1)
 
     @router.post("", status_code=202, response_model=JobCreated, summary="queue a fill")
     def submit_job(
@@ -126,13 +141,29 @@ def _job_routes(settings: ServerSettings, manager: JobManager) -> APIRouter:
         job_params = parse_params(params)
         check_model(settings, manager, job_params.model)
         budget, total = plan_budget(settings, job_params)
-        request = build_request(settings, job_params, image, mask, budget is not None)
+        image_png, mask_png = image.file.read(), mask.file.read()
+        decode = partial(
+            build_request, settings, job_params, image_png, mask_png, budget is not None
+        )
+        with decode_slot:
+            request = decode()  # every input error is answered now, not when the job runs
         if budget is not None:
             preset = f"budget={budget.seconds:g}s"
         else:
             preset = job_params.preset.value if job_params.preset else DEFAULT_PRESET
             total = request.settings.schedule().model_calls
-        job = manager.submit(request, job_params.model, preset, total, budget)
+        spec = JobSpec(
+            upload=decode,
+            upload_bytes=len(image_png) + len(mask_png),
+            size=request.image.size,
+            variations=request.variations,
+            model=job_params.model,
+            preset=preset,
+            total=total,
+            budget=budget,
+        )
+        del request  # the queued job holds the compressed upload only
+        job = manager.submit(spec)
         return JobCreated(id=job.id, state=job.state, total=total)
 
     @router.get("/{job_id}", response_model=JobStatus, summary="state and progress of a job")
@@ -199,10 +230,12 @@ def _model_routes(settings: ServerSettings, manager: JobManager) -> APIRouter:
 
 
 def parse_params(text: str) -> JobParams:
-    """The ``params`` form field -> JobParams; 422 with a message for bad JSON or keys."""
+    """The ``params`` form field -> JobParams; 422 with a message for anything it cannot take."""
     try:
         raw = json.loads(text or "{}")
-    except json.JSONDecodeError as error:
+    except RecursionError as error:
+        raise ApiError(422, "invalid_params", "params is nested too deeply") from error
+    except ValueError as error:  # bad JSON, or an integer beyond Python's digit limit
         raise ApiError(422, "invalid_params", f"params is not valid JSON: {error}") from error
     if not isinstance(raw, dict):
         raise ApiError(422, "invalid_params", "params must be a JSON object")
@@ -210,6 +243,9 @@ def parse_params(text: str) -> JobParams:
         return JobParams.model_validate(raw)
     except ValidationError as error:
         raise ApiError(422, "invalid_params", describe_validation_error(error)) from error
+    except (RecursionError, ValueError) as error:
+        message = "params has values this server cannot read"
+        raise ApiError(422, "invalid_params", message) from error
 
 
 def plan_budget(settings: ServerSettings, params: JobParams) -> tuple[BudgetAsk | None, int]:
@@ -239,8 +275,8 @@ def plan_budget(settings: ServerSettings, params: JobParams) -> tuple[BudgetAsk 
 def build_request(
     settings: ServerSettings,
     params: JobParams,
-    image: UploadFile,
-    mask: UploadFile,
+    image_png: bytes,
+    mask_png: bytes,
     budgeted: bool = False,
 ) -> FillRequest:
     """Resolve sampling settings and decode the uploads; every problem is a 4xx with a message.
@@ -261,8 +297,8 @@ def build_request(
             f"this job needs {work} model calls (steps x resamplings x variations); the server "
             f"allows {settings.max_model_calls}: use fewer steps, resamplings or variations",
         )
-    picture = decode_png(image.file.read(), "image", settings.max_pixels)
-    coverage = coverage_from_mask(decode_png(mask.file.read(), "mask", settings.max_pixels))
+    picture = decode_png(image_png, "image", settings.max_pixels)
+    coverage = coverage_from_mask(decode_png(mask_png, "mask", settings.max_pixels))
     request = FillRequest(
         picture, coverage, sampling, params.seed, params.variations, params.context_margin,
         detail=params.detail.value,
@@ -281,3 +317,11 @@ def check_model(settings: ServerSettings, manager: JobManager, model: str | None
             "unknown_model",
             f"model {model!r} is not installed on this server; GET /v1/models lists them",
         )
+
+
+def public_model_name(model: str | None) -> str | None:
+    """The model as the unauthenticated health check shows it: a local path by its last part."""
+    if model is None:
+        return None
+    path = Path(model).expanduser()
+    return path.name if path.exists() else model

@@ -122,6 +122,7 @@ def install_error_handlers(app: FastAPI) -> None:
 def install_job_error_handlers(app: FastAPI) -> None:
     """The job manager's exceptions as HTTP answers."""
     from .records import JobExpired, JobNotFound, NotReady, QueueFull, ShuttingDown
+    from .store import JobTooLarge
 
     async def not_found(_request: Request, error: Exception) -> JSONResponse:
         code = "expired" if isinstance(error, JobExpired) else "not_found"
@@ -129,7 +130,7 @@ def install_job_error_handlers(app: FastAPI) -> None:
 
     async def queue_full(_request: Request, error: Exception) -> JSONResponse:
         assert isinstance(error, QueueFull)
-        message = f"the job queue is full; retry in {error.retry_after} s"
+        message = f"{error.what}; retry in {error.retry_after} s"
         return error_response(429, "queue_full", message, {"Retry-After": str(error.retry_after)})
 
     async def shutting_down(_request: Request, _error: Exception) -> JSONResponse:
@@ -138,8 +139,12 @@ def install_job_error_handlers(app: FastAPI) -> None:
     async def not_ready(_request: Request, error: Exception) -> JSONResponse:
         return error_response(409, "not_ready", str(error))
 
+    async def too_large(_request: Request, error: Exception) -> JSONResponse:
+        return error_response(413, "over_memory_budget", str(error))
+
     app.add_exception_handler(JobNotFound, not_found)
     app.add_exception_handler(JobExpired, not_found)
     app.add_exception_handler(QueueFull, queue_full)
     app.add_exception_handler(ShuttingDown, shutting_down)
     app.add_exception_handler(NotReady, not_ready)
+    app.add_exception_handler(JobTooLarge, too_large)

@@ -1,8 +1,10 @@
 """The job queue and the ONE worker thread that owns the engine (model + device).
 
-Jobs run first in, first out. The queue is bounded; finished jobs are kept for a bounded time and
-count and then remembered as expired, so a late client is told why its result is gone. No
-exception in a job stops the worker: each one ends the job as failed with a message.
+Jobs run first in, first out. The queue is bounded in jobs and in bytes; a queued job holds only
+its compressed upload, which the worker decodes when the job starts. What is kept after a job
+ends, and for how long, is the job store's business (store.py). A job that names no model runs
+on the server's default model. No exception in a job stops the worker: each one ends the job as
+failed with a message.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import math
 import secrets
 import threading
 import time
-from collections import OrderedDict, deque
+from collections import deque
 from collections.abc import Callable
 from typing import NamedTuple
 
@@ -21,16 +23,16 @@ import torch
 
 from ..budget import apply_budget
 from ..devices import DeviceError, dtype_name
-from ..engine import Engine, FillRequest, FillResult, cancellable
+from ..engine import Engine, FillResult, cancellable
 from ..imaging import ImageInputError
 from ..models import ModelError
 from ..sampler import FillCancelled, StepInfo
 from ..schedule import ScheduleError
+from .memory import megabytes
 from .records import (
-    BudgetAsk,
+    DecodeUpload,
     Job,
-    JobExpired,
-    JobNotFound,
+    JobSpec,
     NotReady,
     QueueFull,
     QueueLimits,
@@ -40,13 +42,14 @@ from .records import (
 )
 from .results import result_png
 from .schemas import ErrorDetail, JobState, JobStatus
+from .store import JobStore, admission_for
 
 log = logging.getLogger("repaint_fill.server")
 
 EngineFactory = Callable[[str], Engine]
-EXPIRED_IDS_KEPT = 10_000
 CANCEL_WAIT_SECONDS = 2.0
 DEFAULT_RETRY_AFTER = 5
+INTERNAL_ERROR = "internal error; see the server log"
 OUT_OF_MEMORY = (
     "out of GPU memory; use fewer variations, a smaller selection, fewer steps, or start the "
     "server with --dtype fp16"
@@ -84,10 +87,8 @@ class JobManager:
         self._on_worker_start = on_worker_start
         self._lock = threading.Lock()
         self._wake = threading.Condition(self._lock)
-        self._jobs: dict[str, Job] = {}
+        self._store = JobStore(limits)
         self._queue: deque[Job] = deque()
-        self._done_order: deque[Job] = deque()
-        self._expired: OrderedDict[str, None] = OrderedDict()
         self._running: Job | None = None
         self._stopping = False
         self._thread = threading.Thread(target=self._work, name="repaint-fill-worker", daemon=True)
@@ -96,44 +97,47 @@ class JobManager:
     def start(self) -> None:
         self._thread.start()
 
-    def submit(
-        self,
-        request: FillRequest,
-        model: str | None,
-        preset: str,
-        total: int,
-        budget: BudgetAsk | None = None,
-    ) -> Job:
-        """Queue a job; raises QueueFull or ShuttingDown."""
+    def submit(self, spec: JobSpec) -> Job:
+        """Queue a job; raises JobTooLarge, QueueFull or ShuttingDown."""
+        admission = admission_for(spec.upload_bytes, spec.size, spec.variations)
         with self._lock:
-            self._prune()
+            self._store.prune()
             if self._stopping:
                 raise ShuttingDown()
+            self._store.check_fits(admission)  # JobTooLarge first: waiting would not help
             if len(self._queue) >= self.limits.queue_size:
                 raise QueueFull(self._retry_after())
+            if not self._store.queue_has_room(admission):
+                queued = megabytes(self._store.budget.queued)
+                raise QueueFull(
+                    self._retry_after(),
+                    f"the queued uploads ({queued}) take the queue's share of the server's "
+                    "memory budget",
+                )
             job = Job(
                 secrets.token_hex(12),
-                request,
-                model,
-                preset,
-                total,
-                request.variations,
-                request.image.size,
-                budget,
+                spec.upload,
+                spec.upload_bytes,
+                spec.model,
+                spec.preset,
+                spec.total,
+                spec.variations,
+                spec.size,
+                spec.budget,
             )
-            self._jobs[job.id] = job
+            self._store.add(job)
             self._queue.append(job)
             self._wake.notify()
             return job
 
     def status(self, job_id: str) -> JobStatus:
         with self._lock:
-            return self._snapshot(self._find(job_id))
+            return self._snapshot(self._store.find(job_id))
 
     def cancel(self, job_id: str) -> JobStatus:
         """Cancel a queued job at once, a running one within one model call (waits briefly)."""
         with self._lock:
-            job = self._find(job_id)
+            job = self._store.find(job_id)
             if job.state == JobState.queued:
                 self._queue.remove(job)
                 self._finish(job, JobState.cancelled)
@@ -146,7 +150,7 @@ class JobManager:
     def result(self, job_id: str, index: int) -> tuple[bytes, int]:
         """The PNG and seed of variation ``index``; raises NotReady or IndexError."""
         with self._lock:
-            job = self._find(job_id)
+            job = self._store.find(job_id)
             if job.state != JobState.done:
                 raise NotReady(not_ready_message(job))
             if not 0 <= index < len(job.results):
@@ -194,39 +198,10 @@ class JobManager:
             self._thread.join(timeout)
 
     # ---- bookkeeping (call with the lock held) ---------------------------------------------
-    def _find(self, job_id: str) -> Job:
-        self._prune()
-        job = self._jobs.get(job_id)
-        if job is not None:
-            return job
-        if job_id in self._expired:
-            raise JobExpired(
-                f"job {job_id} has expired: finished results are kept for "
-                f"{self.limits.result_ttl:g} s and at most {self.limits.max_results} jobs; "
-                "submit it again"
-            )
-        shown = job_id if len(job_id) <= 64 else job_id[:64] + "..."
-        raise JobNotFound(f"no job with id {shown!r}")
-
-    def _prune(self, now: float | None = None) -> None:
-        now = time.monotonic() if now is None else now
-        while self._done_order and (
-            len(self._done_order) > self.limits.max_results
-            or now - (self._done_order[0].finished_at or now) >= self.limits.result_ttl
-        ):
-            job = self._done_order.popleft()
-            self._jobs.pop(job.id, None)
-            self._expired[job.id] = None
-            while len(self._expired) > EXPIRED_IDS_KEPT:
-                self._expired.popitem(last=False)
-
     def _finish(self, job: Job, state: JobState, error: ErrorDetail | None = None) -> None:
         job.state, job.error, job.eta = state, error, None
-        job.finished_at = time.monotonic()
-        job.request = None  # type: ignore[assignment]  # the pixels are not needed any more
-        self._done_order.append(job)
+        self._store.finish(job)  # drops the upload; keeps results only for done jobs
         job.finished.set()
-        self._prune()
 
     def _retry_after(self) -> int:
         running = self._running
@@ -280,9 +255,7 @@ class JobManager:
                         self._finish(
                             job,
                             JobState.failed,
-                            ErrorDetail(
-                                code="internal_error", message="internal error; see the server log"
-                            ),
+                            ErrorDetail(code="internal_error", message=INTERNAL_ERROR),
                         )
 
     def _next_job(self) -> Job | None:
@@ -295,6 +268,14 @@ class JobManager:
             job.state = JobState.running
             self._running = job
             return job
+
+    def _take_upload(self, job: Job) -> DecodeUpload:
+        """The job's decoder; from now on its compressed upload is the worker's, not the queue's."""
+        with self._lock:
+            decode = job.upload
+            self._store.release_upload(job)
+        assert decode is not None, "a running job has its upload until the worker takes it"
+        return decode
 
     def _execute(self, job: Job) -> None:
         started = time.perf_counter()
@@ -315,8 +296,8 @@ class JobManager:
         try:
             if job.cancel_requested.is_set():
                 raise FillCancelled("cancelled before it started")
+            request = self._take_upload(job)()  # the pixels exist only while the job runs
             engine = self._engine_for(job.model)
-            request = job.request
             if job.budget is not None:
                 request, choice = apply_budget(
                     engine, request, job.budget.seconds, max_model_calls=job.budget.max_model_calls
@@ -339,20 +320,18 @@ class JobManager:
             return _failed("invalid_request", str(problem))
         except (ModelError, DeviceError) as problem:
             return _failed("model_error", str(problem))
-        except Exception as problem:  # noqa: BLE001 - the worker must survive anything a job does
+        except Exception:  # noqa: BLE001 - the worker must survive anything a job does
+            # The exception text may carry paths and internals: the log has it, the client not.
             log.exception("job %s failed unexpectedly", job.id)
-            return _failed(
-                "internal_error",
-                f"internal error ({type(problem).__name__}: {problem}); see the server log",
-            )
+            return _failed("internal_error", INTERNAL_ERROR)
 
     def _progress(self, job: Job, info: StepInfo) -> None:
         with self._lock:
             job.step, job.total, job.eta = info.step, info.total, round(info.eta_seconds, 2)
 
     def _engine_for(self, model: str | None) -> Engine:
-        """The engine for ``model`` (None = keep the loaded one); replaces the loaded model."""
-        wanted = model or self._loaded or self.default_model
+        """The engine for ``model`` (None = the server's default); replaces the loaded model."""
+        wanted = model or self.default_model
         if self._engine is not None and self._loaded == wanted:
             return self._engine
         with self._lock:

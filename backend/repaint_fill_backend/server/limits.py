@@ -1,14 +1,62 @@
-"""Size limits with clear 413 answers: request body bytes (before reading it) and image pixels."""
+"""Size limits with clear 413 answers: request body bytes (before reading it) and image pixels.
+
+Refusals that come before the body is read still read it, and throw it away, up to a bound:
+Python's http.client (the plug-ins' client) sends the whole body before it reads an answer, and
+a server that closes with unread data makes the kernel reset the connection, so the client would
+see "connection reset" instead of the 401 or 413.
+"""
 
 from __future__ import annotations
 
 import io
 
+import anyio
 from PIL import Image, UnidentifiedImageError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..imaging import ImageInputError
 from .errors import ApiError, error_response
+
+DRAIN_SECONDS = 30.0  # a refused upload gets this long to arrive before the connection is closed
+DRAIN_IDLE_SECONDS = 1.0  # ... and may pause this long (a client waiting for the answer)
+DRAIN_FACTOR = 4  # bodies up to this many times the body limit are read before a 413
+
+
+async def drain_body(receive: Receive, limit: int) -> bool:
+    """Read and discard the request body; True if it all arrived, within ``limit`` bytes."""
+    received = 0
+    with anyio.move_on_after(DRAIN_SECONDS):
+        while received <= limit:
+            with anyio.move_on_after(DRAIN_IDLE_SECONDS) as idle:
+                message = await receive()
+            if idle.cancelled_caught or message["type"] != "http.request":
+                return False  # the client stopped sending or went away
+            received += len(message.get("body", b""))
+            if not message.get("more_body", False):
+                return received <= limit
+    return False
+
+
+async def refuse_after_draining(
+    scope: Scope,
+    receive: Receive,
+    send: Send,
+    status: int,
+    code: str,
+    message: str,
+    *,
+    drain_bytes: int,
+    headers: dict[str, str] | None = None,
+) -> None:
+    """Answer an error once the body is read (bounded); else answer and close the connection."""
+    answer_headers = dict(headers or {})
+    declared = _content_length(scope)
+    body_expected = declared is None or declared > 0
+    if body_expected and not (
+        (declared is None or declared <= drain_bytes) and await drain_body(receive, drain_bytes)
+    ):
+        answer_headers["Connection"] = "close"
+    await error_response(status, code, message, answer_headers)(scope, receive, send)
 
 
 class BodyTooLarge(ApiError):
@@ -39,7 +87,7 @@ class BodySizeLimit:
             )
             return
         if declared is not None and declared > self.max_bytes:
-            await self._refuse(scope, receive, send)
+            await self._refuse(scope, receive, send, self.max_bytes * DRAIN_FACTOR)
             return
         await self._run_counting(scope, receive, send)
 
@@ -66,12 +114,13 @@ class BodySizeLimit:
         except BodyTooLarge:
             if started:
                 raise
-            await self._refuse(scope, receive, send)
+            await self._refuse(scope, receive, send, (DRAIN_FACTOR - 1) * self.max_bytes)
 
-    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send, drain_bytes: int) -> None:
         error = BodyTooLarge(self.max_bytes)
-        response = error_response(413, error.code, error.message, {"Connection": "close"})
-        await response(scope, receive, send)
+        await refuse_after_draining(
+            scope, receive, send, 413, error.code, error.message, drain_bytes=drain_bytes
+        )
 
 
 def _content_length(scope: Scope) -> int | None:

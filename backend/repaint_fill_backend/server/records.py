@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ..engine import FillRequest
@@ -17,13 +18,14 @@ class JobNotFound(LookupError):
 
 
 class JobExpired(LookupError):
-    """The job finished and its result was dropped after the retention time or count."""
+    """The job ended and was dropped (retention time, count or memory); the message says which."""
 
 
 class QueueFull(Exception):
-    def __init__(self, retry_after: int):
-        super().__init__("queue full")
+    def __init__(self, retry_after: int, what: str = "the job queue is full"):
+        super().__init__(what)
         self.retry_after = retry_after
+        self.what = what
 
 
 class ShuttingDown(Exception):
@@ -42,10 +44,30 @@ class BudgetAsk:
     max_model_calls: int  # the server's work limit for this job's batch
 
 
+# Decodes a queued job's upload into the engine's request; runs on the worker, may raise the
+# same input errors as the request side's checks.
+DecodeUpload = Callable[[], FillRequest]
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """A checked job as the request side hands it to the job manager."""
+
+    upload: DecodeUpload
+    upload_bytes: int
+    size: tuple[int, int]  # of the request image
+    variations: int
+    model: str | None
+    preset: str
+    total: int  # model calls (with a budget: at most)
+    budget: BudgetAsk | None = None
+
+
 @dataclass(eq=False)
 class Job:
     id: str
-    request: FillRequest
+    upload: DecodeUpload | None  # None once the worker has decoded it or the job ended
+    upload_bytes: int  # the compressed upload this job holds while it waits
     model: str | None
     preset: str
     total: int
@@ -65,12 +87,17 @@ class Job:
     cancel_requested: threading.Event = field(default_factory=threading.Event)
     finished: threading.Event = field(default_factory=threading.Event)
 
+    @property
+    def result_bytes(self) -> int:
+        return sum(len(png) for png in self.results)
+
 
 @dataclass(frozen=True)
 class QueueLimits:
     queue_size: int
     result_ttl: float
     max_results: int
+    memory_budget: int  # bytes for queued uploads and finished results together
 
 
 def log_job(job: Job, seconds: float) -> None:

@@ -20,6 +20,8 @@ from ..imaging import MAX_IMAGE_PIXELS
 from ..models import EMBEDDED
 from .app import create_app
 from .jobs import JobManager
+from .memory import MIB, default_memory_budget, machine_memory_bytes
+from .protocol import ApiH11Protocol
 from .security import TokenError, default_token_file, is_loopback, load_or_create_token
 from .settings import (
     DEFAULT_HOST,
@@ -74,6 +76,15 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
         help="largest request body in MiB",
     )
     parser.add_argument(
+        "--memory-budget-mb",
+        type=float,
+        default=default_memory_budget() / MIB,
+        metavar="MB",
+        help="memory for queued uploads and finished results together "
+        f"(default: a quarter of this machine's {machine_memory_bytes() / 2**30:.1f} GiB, "
+        "256 MiB to 8 GiB)",
+    )
+    parser.add_argument(
         "--max-pixels",
         type=int,
         default=MAX_IMAGE_PIXELS,
@@ -83,7 +94,14 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
 
 def settings_from_args(args: argparse.Namespace, token: str, token_file: Path) -> ServerSettings:
     """Check the numbers and freeze the configuration."""
-    for name in ("queue_size", "max_results", "max_pixels", "max_body_mb", "result_ttl"):
+    for name in (
+        "queue_size",
+        "max_results",
+        "max_pixels",
+        "max_body_mb",
+        "result_ttl",
+        "memory_budget_mb",
+    ):
         if getattr(args, name) <= 0:
             raise ValueError(f"--{name.replace('_', '-')} must be greater than 0")
     if not 0 <= args.port <= 65535:
@@ -102,6 +120,7 @@ def settings_from_args(args: argparse.Namespace, token: str, token_file: Path) -
         max_results=args.max_results,
         max_body_bytes=int(args.max_body_mb * 2**20),
         max_pixels=args.max_pixels,
+        memory_budget=int(args.memory_budget_mb * MIB),
     )
 
 
@@ -158,6 +177,7 @@ def _serve(settings: ServerSettings, listener: socket.socket, threads_wanted: in
         access_log=False,
         timeout_graceful_shutdown=GRACEFUL_SECONDS,
         lifespan="on",
+        http=ApiH11Protocol,
     )
     _Server(config, app.state.manager).run(sockets=[listener])
     return 0
@@ -188,7 +208,8 @@ def _announce(settings: ServerSettings, engine: Engine, threads: int) -> None:
     print(f"token file: {settings.token_file}", flush=True)
     print(
         f"model {settings.model} on {model.device} ({threads} CPU threads); "
-        f"queue {settings.queue_size}; Ctrl+C stops",
+        f"queue {settings.queue_size}; memory budget {settings.memory_budget / MIB:.0f} MB; "
+        "Ctrl+C stops",
         flush=True,
     )
     if settings.host not in ("localhost",) and not _loopback_bind(settings.host):

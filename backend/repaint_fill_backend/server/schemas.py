@@ -167,10 +167,10 @@ ERROR_RESPONSES: dict[int | str, dict] = {
         401: "missing or wrong token",
         403: "Host header not allowed",
         404: "unknown or expired job",
-        413: "body, image or work too large",
+        413: "body, image, work or memory budget too large",
         409: "the job has no result (yet): queued, running, failed or cancelled",
         422: "invalid parameters",
-        429: "the queue is full; retry after Retry-After seconds",
+        429: "the queue is full (jobs or bytes); retry after Retry-After seconds",
         503: "the server is shutting down",
     }.items()
 }

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..imaging import MAX_IMAGE_PIXELS
+from .memory import default_memory_budget
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8421
@@ -13,6 +14,7 @@ DEFAULT_QUEUE_SIZE = 16
 DEFAULT_RESULT_TTL = 900.0  # seconds a finished job's result is kept
 DEFAULT_MAX_RESULTS = 32  # finished jobs kept at most (oldest dropped first)
 DEFAULT_MAX_BODY_BYTES = 64 * 1024 * 1024
+HEADER_TIMEOUT_SECONDS = 10.0  # a connection must send its request head within this time
 # The paper preset is 2410 model calls per image; 8 variations of a 10x paper run is plenty.
 DEFAULT_MAX_MODEL_CALLS = 25_000
 
@@ -35,6 +37,8 @@ class ServerSettings:
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     max_pixels: int = MAX_IMAGE_PIXELS
     max_model_calls: int = DEFAULT_MAX_MODEL_CALLS
+    # Bytes for queued uploads and finished results together (memory.py).
+    memory_budget: int = field(default_factory=default_memory_budget)
 
     @property
     def url(self) -> str:

@@ -1,4 +1,4 @@
-"""HTTP client for the backend API (docs/design.md, /v1) on urllib, plus the job loop ``run_job``."""
+"""HTTP client for the backend API (docs/design.md, /v1) on urllib, and the job loop ``run_job``."""
 
 import http.client
 import json
@@ -14,6 +14,7 @@ from .errors import BackendError, BackendUnavailable, Cancelled, JobFailed, Repa
 
 ProgressCallback = Callable[[int, int, Optional[float]], None]
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1", "[::1]")
+AREA_TOO_LARGE = ("body_too_large", "too_many_pixels", "over_memory_budget", "http_413")
 
 
 def is_local_url(url: str) -> bool:
@@ -52,16 +53,45 @@ def _error_from_response(status: int, body: bytes) -> BackendError:
         code, message = str(error.get("code") or code), str(error.get("message") or "")
     except (ValueError, KeyError, TypeError, AttributeError, UnicodeDecodeError):
         message = body[:200].decode("utf-8", "replace").strip()
-    if status in (401, 403):
+    if status == 401:
+        message = _token_refused(message or code)
+    elif status == 403 and code == "host_not_allowed":
         message = (
-            "The backend refused the access token ({}). Make sure the plug-in reads the token "
-            "file the server wrote (setting or REPAINT_FILL_TOKEN_FILE).".format(message or code)
+            "The backend refused the host name this plug-in uses to reach it ({}). Start the "
+            "server with --allow-host and that name, or use an address it answers to.".format(
+                message or code
+            )
+        )
+    elif status == 413:
+        message = "The request is too large for the backend: {}{}".format(
+            _sentence(message or "it is over the server's limits"),
+            " Select a smaller area." if code in AREA_TOO_LARGE else "",
         )
     elif not message:
         message = "The backend answered HTTP {}.".format(status)
     else:
         message = "The backend reported an error: {}".format(message)
     return BackendError(code, message, status)
+
+
+def _token_refused(reason: str) -> str:
+    return (
+        "The backend refused the access token ({}). Make sure the plug-in reads the token "
+        "file the server wrote (setting or REPAINT_FILL_TOKEN_FILE).".format(reason)
+    )
+
+
+def _sentence(text: str) -> str:
+    text = text.strip()
+    return text if text.endswith((".", "!", "?")) else text + "."
+
+
+def _is_cut_off(exc: BaseException) -> bool:
+    """True for a connection the server broke off (reset, closed), not one it never accepted."""
+    reason = getattr(exc, "reason", exc)
+    return isinstance(
+        reason, (ConnectionResetError, BrokenPipeError, http.client.RemoteDisconnected)
+    )
 
 
 class BackendClient:
@@ -99,12 +129,35 @@ class BackendClient:
                 "stuck: check its console or restart it.".format(self.url, self.timeout)
             ) from exc
         except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
+            if body and _is_cut_off(exc):
+                raise self._upload_cut_off(len(body)) from exc
             reason = getattr(exc, "reason", exc)
             raise BackendUnavailable(
                 "Cannot reach the RePaint Fill backend at {} ({}). Start it with "
                 "`repaint-fill serve`, or check the backend URL in the RePaint Fill "
                 "settings.".format(self.url, reason)
             ) from exc
+
+    def _upload_cut_off(self, size: int) -> RepaintFillError:
+        """Why the server broke off an upload: it refused the token, or the body is too large.
+
+        A server that answers before it has read the whole upload and closes makes the kernel
+        reset the connection while http.client is still sending, so the status never arrives.
+        A small request tells the two cases apart.
+        """
+        try:
+            self._request("GET", "/v1/models")
+        except BackendError as refused:
+            return refused  # the token (or the host name): the server's own message
+        except BackendUnavailable as gone:
+            return gone
+        return BackendError(
+            "too_large",
+            "The backend closed the connection while receiving the {:.1f} MB upload: it is "
+            "probably too large for the server (its --max-body-mb limit). Select a smaller "
+            "area.".format(size / 2**20),
+            413,
+        )
 
     def _json(self, method: str, path: str, auth: bool = True, **kwargs: Any) -> Any:
         body, _headers = self._request(method, path, auth=auth, **kwargs)
