@@ -7,6 +7,7 @@ exception in a job stops the worker: each one ends the job as failed with a mess
 
 from __future__ import annotations
 
+import functools
 import gc
 import logging
 import math
@@ -26,16 +27,19 @@ from ..imaging import ImageInputError
 from ..models import ModelError
 from ..sampler import FillCancelled, StepInfo
 from ..schedule import ScheduleError
+from .previews import PreviewStore
 from .records import (
     BudgetAsk,
     Job,
     JobExpired,
     JobNotFound,
+    NoPreview,
     NotReady,
     QueueFull,
     QueueLimits,
     ShuttingDown,
     log_job,
+    no_preview_message,
     not_ready_message,
 )
 from .results import result_png
@@ -90,6 +94,7 @@ class JobManager:
         self._expired: OrderedDict[str, None] = OrderedDict()
         self._running: Job | None = None
         self._stopping = False
+        self.previews = PreviewStore()
         self._thread = threading.Thread(target=self._work, name="repaint-fill-worker", daemon=True)
 
     # ---- request side -------------------------------------------------------------------
@@ -155,6 +160,15 @@ class JobManager:
                     f"{len(job.results) - 1}"
                 )
             return job.results[index], job.seeds[index]
+
+    def preview(self, job_id: str) -> tuple[bytes, int]:
+        """The latest preview PNG of a running job and its number; raises NoPreview."""
+        with self._lock:
+            job = self._find(job_id)
+        latest = self.previews.png(job_id)
+        if latest is None:
+            raise NoPreview(no_preview_message(job))
+        return latest
 
     def health(self) -> dict:
         with self._lock:
@@ -224,6 +238,7 @@ class JobManager:
         job.state, job.error, job.eta = state, error, None
         job.finished_at = time.monotonic()
         job.request = None  # type: ignore[assignment]  # the pixels are not needed any more
+        self.previews.drop(job.id)
         self._done_order.append(job)
         job.finished.set()
         self._prune()
@@ -255,6 +270,7 @@ class JobManager:
             budget=job.budget_report,
             regions=job.regions,
             error=job.error,
+            preview=self.previews.number(job.id),
         )
 
     # ---- worker side -------------------------------------------------------------------
@@ -324,7 +340,9 @@ class JobManager:
                 with self._lock:
                     job.total, job.budget_report = choice.model_calls, choice.report()
             on_step = cancellable(job.cancel_requested.is_set, lambda i: self._progress(job, i))
-            result = engine.fill(request, on_step)
+            result = engine.fill(
+                request, on_step, functools.partial(self.previews.offer, job.id, request)
+            )
             pngs = [result_png(request, result, i) for i in range(len(result.fills))]
             return Outcome(JobState.done, None, result, pngs)
         except FillCancelled:
