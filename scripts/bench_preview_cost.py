@@ -1,0 +1,95 @@
+"""What live previews cost a fill: the same fill without previews, as the server serves them, and
+in the worst case.
+
+"served": the sampler thread offers every step to the server's PreviewStore (which copies an
+estimate at most once a second) while a second thread asks for the PNG every 0.5 s, like a
+polling host. "worst case": every kept estimate is also scaled and PNG-encoded inside the
+sampler's own thread. Runs alternate so a busy machine affects all alike; medians are printed.
+Run: .venv/bin/python scripts/bench_preview_cost.py [--size 512] [--preset fast]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import threading
+import time
+
+import numpy as np
+from PIL import Image
+from repaint_fill_backend.engine import Engine, FillRequest
+from repaint_fill_backend.presets import resolve_settings
+from repaint_fill_backend.server.previews import PREVIEW_INTERVAL_SECONDS, PreviewStore
+
+
+def request(size: int, preset: str) -> FillRequest:
+    rng = np.random.default_rng(0)
+    image = Image.fromarray(rng.integers(0, 255, (size, size, 3), dtype=np.uint8))
+    coverage = np.zeros((size, size), dtype=np.uint8)
+    coverage[size // 4 : 3 * size // 4, size // 4 : 3 * size // 4] = 255
+    return FillRequest(image, coverage, resolve_settings(preset), seed=1, context_margin=size)
+
+
+def timed_fill(
+    engine: Engine, fill: FillRequest, interval: float | None, mode: str = "served"
+) -> tuple[float, int]:
+    """Seconds of one fill and the previews kept; mode: none | served | worst."""
+    store = PreviewStore(interval or PREVIEW_INTERVAL_SECONDS)
+    kept = 0
+    done = threading.Event()
+
+    def on_step(info) -> None:
+        nonlocal kept
+        store.offer("job", fill, info)
+        if store.number("job") != kept:
+            kept = store.number("job")
+            if mode == "worst":
+                store.png("job")  # encode at once, in the sampler's thread
+
+    def poll() -> None:
+        while not done.wait(0.5):
+            store.png("job")
+
+    poller = threading.Thread(target=poll)
+    if mode == "served":
+        poller.start()
+    started = time.perf_counter()
+    engine.fill(fill, None if mode == "none" else on_step)
+    seconds = time.perf_counter() - started
+    done.set()
+    if mode == "served":
+        poller.join()
+    return seconds, kept
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", type=int, default=512, help="image side (crop = all of it)")
+    parser.add_argument("--preset", default="fast")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--interval", type=float, default=PREVIEW_INTERVAL_SECONDS)
+    args = parser.parse_args()
+    engine = Engine.load("embedded", "cpu")
+    fill = request(args.size, args.preset)
+    engine.fill(fill)  # warm-up
+    times: dict[str, list[float]] = {"none": [], "served": [], "worst": []}
+    kept = 0
+    for _ in range(args.repeats):
+        for mode in times:
+            seconds, count = timed_fill(engine, fill, args.interval, mode)
+            times[mode].append(seconds)
+            kept = max(kept, count)
+    base = statistics.median(times["none"])
+    print(f"| {args.size}² image, preset {args.preset}, {kept} previews | s | cost |")
+    print("|---|---|---|")
+    for mode, label in (
+        ("none", "no previews"),
+        ("served", "previews as served (copy in the sampler, PNG on request)"),
+        ("worst", "worst case (PNG made in the sampler thread)"),
+    ):
+        median = statistics.median(times[mode])
+        print(f"| {label} | {median:.2f} | {100 * (median - base) / base:+.1f}% |")
+
+
+if __name__ == "__main__":
+    main()
