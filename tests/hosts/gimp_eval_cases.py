@@ -221,11 +221,40 @@ def describe_procedure(folder, name="plug-in-repaint-fill"):
         json.dump(manifest, handle, indent=1)
 
 
+def time_decoders(folder, width, height):
+    """A result-sized RGBA PNG through the plug-in's GEGL decoder and the stdlib one."""
+    import time
+
+    import gegl_png
+    from repaint_fill_core.png import decode_png
+
+    rgba = bytes(
+        (x * 7 + y * 3 + c * 50) % 256 for y in range(64) for x in range(width) for c in range(4)
+    )
+    rgba = (rgba * (height // 64 + 1))[: width * height * 4]
+    png = encode_png(width, height, 4, rgba, level=1)  # the backend's compression level
+    started = time.perf_counter()
+    decoded = gegl_png.decode_png(png)
+    gegl_seconds = time.perf_counter() - started
+    started = time.perf_counter()
+    reference = decode_png(png)
+    stdlib_seconds = time.perf_counter() - started
+    manifest = {
+        "exact": decoded == reference == (width, height, 4, rgba),
+        "seconds": {"gegl": gegl_seconds, "stdlib": stdlib_seconds},
+    }
+    with open(os.path.join(folder, "manifest.json"), "w") as handle:
+        json.dump(manifest, handle, indent=1)
+
+
 def run_case(case, home, installed_config):
     folder = os.path.join(WORK, "out", case["name"])
     os.makedirs(folder, exist_ok=True)
     if case.get("kind") == "registration":
         describe_procedure(folder, case.get("procedure", "plug-in-repaint-fill"))
+        return
+    if case.get("kind") == "decoder":
+        time_decoders(folder, *case["size"])
         return
     config_folder = os.path.join(home, ".config", "repaint-fill")
     os.makedirs(config_folder, exist_ok=True)

@@ -149,6 +149,14 @@ class BackendClient:
         except ValueError:
             return body, None
 
+    def preview(self, job_id: str) -> bytes:
+        """GET /v1/jobs/{id}/preview: the PNG of the latest estimate (raises 404 before one)."""
+        return self._request("GET", "/v1/jobs/{}/preview".format(urllib.parse.quote(job_id)))[0]
+
+    def options(self) -> Dict[str, Any]:
+        """GET /v1/options: presets, limits, detail choices and models of this backend."""
+        return self._json("GET", "/v1/options")
+
     def cancel(self, job_id: str) -> None:
         """DELETE /v1/jobs/{id}."""
         self._request("DELETE", "/v1/jobs/" + urllib.parse.quote(job_id))
@@ -170,6 +178,25 @@ def _cancel_quietly(client: BackendClient, job_id: str) -> Optional[str]:
     return None
 
 
+def _pass_preview(
+    client: BackendClient,
+    job_id: str,
+    status: Mapping[str, Any],
+    seen: int,
+    on_preview: Callable[[bytes], None],
+) -> int:
+    """Fetch the job's preview if the status names a newer one; returns the newest seen."""
+    number = int(status.get("preview") or 0)
+    if number <= seen:
+        return seen
+    try:
+        on_preview(client.preview(job_id))
+    except BackendError as exc:
+        if exc.status != 404:  # 404: the job ended between the status and this request
+            raise
+    return number
+
+
 def run_job(
     client: BackendClient,
     image_png: bytes,
@@ -178,9 +205,15 @@ def run_job(
     on_progress: Optional[ProgressCallback] = None,
     should_cancel: Optional[Callable[[], bool]] = None,
     poll_interval: float = 0.5,
+    on_preview: Optional[Callable[[bytes], None]] = None,
 ) -> List[Tuple[bytes, Optional[int]]]:
-    """Submit a job, poll it with progress, honour cancellation; returns [(png, seed)] each."""
+    """Submit a job, poll it with progress, honour cancellation; returns [(png, seed)] each.
+
+    With ``on_preview``, each newer preview of the running job (status ``preview``) is fetched
+    and passed on as PNG bytes.
+    """
     job_id = client.submit(image_png, mask_png, params)
+    previews_seen = 0
     while True:
         if should_cancel is not None and should_cancel():
             problem = _cancel_quietly(client, job_id)
@@ -197,6 +230,8 @@ def run_job(
                 int(status["total"]),
                 float(eta) if eta is not None else None,
             )
+        if on_preview is not None and state == "running":
+            previews_seen = _pass_preview(client, job_id, status, previews_seen, on_preview)
         if state == "done":
             count = int(status.get("variations") or params.get("variations") or 1)
             return [client.result(job_id, index) for index in range(count)]
