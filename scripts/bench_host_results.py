@@ -2,15 +2,16 @@
 
 Prints a table: the core's standard-library decoder (the old path), Krita's path (QImage decode,
 the core's layer values, krita_io.insert_layers inside real Krita via kritarunner), GIMP's path
-(GEGL decode, layer values, a new GIMP layer, inside real GIMP in the test chroot). Parts whose
-host is missing here are skipped with a note. Run: .venv/bin/python scripts/bench_host_results.py
+(GEGL decode, layer values, a new GIMP layer, inside real GIMP in the test chroot). The result
+is photo-like and encoded as the server encodes results (tests/helpers_backend.result_like_png).
+Parts whose host is missing here are skipped with a note.
+Run: .venv/bin/python scripts/bench_host_results.py [--no-gimp]
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import random
 import shutil
 import subprocess
 import sys
@@ -20,17 +21,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "plugin" / "core"), str(ROOT / "installer"), str(ROOT / "tests")]
+from helpers_backend import result_like_png  # noqa: E402
 from repaint_fill_core.fill import FillRequest, result_layer  # noqa: E402
 from repaint_fill_core.geometry import Rect  # noqa: E402
-from repaint_fill_core.png import decode_png, encode_png  # noqa: E402
-
-
-def result_png(size: int) -> bytes:
-    """An RGBA result-like PNG at the backend's compression level (noise tiles: a hard case)."""
-    generator = random.Random(1)
-    tile = bytes(generator.getrandbits(8) for _ in range(4096 * 4))
-    rgba = (tile * (size * size // 4096 + 1))[: size * size * 4]
-    return encode_png(size, size, 4, rgba, level=1)
+from repaint_fill_core.png import decode_png  # noqa: E402
 
 
 def stdlib_seconds(png: bytes, size: int) -> float:
@@ -73,8 +67,10 @@ def gimp_seconds(size: int) -> dict | str:
     root = chroot_root()
     if root is None or os.geteuid() != 0:
         return "skipped: needs root and the GIMP chroot (tests/hosts/gimp_chroot.sh build)"
-    cases = [{"name": "decoder", "kind": "decoder", "size": [size, size]}]
-    run = run_gimp_cases(root, cases, {"token": b"unused"}, "http://127.0.0.1:9", timeout=300)
+    png, rgba = result_like_png(size)
+    cases = [{"name": "decoder", "kind": "decoder"}]
+    files = {"token": b"unused", "result.png": png, "result.rgba": rgba}
+    run = run_gimp_cases(root, cases, files, "http://127.0.0.1:9", timeout=300)
     try:
         return run.results.get("decoder", {}).get("seconds") or f"failed: {run.crashes}"
     finally:
@@ -87,7 +83,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--no-gimp", action="store_true")
     args = parser.parse_args()
-    png = result_png(args.size)
+    png, _rgba = result_like_png(args.size)
     print(f"| {args.size}x{args.size} result -> layer (host side) | seconds |")
     print("|---|---|")
     stdlib = stdlib_seconds(png, args.size)

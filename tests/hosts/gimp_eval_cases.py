@@ -238,9 +238,11 @@ def describe_procedure(folder, name="plug-in-repaint-fill"):
         json.dump(manifest, handle, indent=1)
 
 
-def time_decoders(folder, width, height):
-    """A result-sized RGBA PNG through the plug-in's GEGL decoder and the stdlib one, and the
-    whole host side of a result: decode, the core's layer values, a new GIMP layer with them."""
+def time_decoders(folder):
+    """The result in <work>/result.png (pixels in result.rgba) through the plug-in's GEGL
+    decoder and the stdlib one, and the whole host side of a result: decode, the core's layer
+    values, a new GIMP layer with them."""
+    import struct
     import time
 
     import gegl_png
@@ -248,11 +250,11 @@ def time_decoders(folder, width, height):
     from repaint_fill_core.geometry import Rect
     from repaint_fill_core.png import decode_png
 
-    rgba = bytes(
-        (x * 7 + y * 3 + c * 50) % 256 for y in range(64) for x in range(width) for c in range(4)
-    )
-    rgba = (rgba * (height // 64 + 1))[: width * height * 4]
-    png = encode_png(width, height, 4, rgba, level=1)  # the backend's compression level
+    with open(os.path.join(WORK, "result.png"), "rb") as handle:
+        png = handle.read()
+    with open(os.path.join(WORK, "result.rgba"), "rb") as handle:
+        rgba = handle.read()
+    width, height = struct.unpack(">II", png[16:24])
     seconds = {}
     started = time.perf_counter()
     decoded = gegl_png.decode_png(png)
@@ -262,7 +264,7 @@ def time_decoders(folder, width, height):
     seconds["stdlib"] = time.perf_counter() - started
     image = Gimp.Image.new(width, height, Gimp.ImageBaseType.RGB)
     started = time.perf_counter()
-    request = FillRequest(Rect(0, 0, width, height), b"", b"", rgba[3::4], {})
+    request = FillRequest(Rect(0, 0, width, height), b"", b"", rgba[3::4], {})  # alpha kept
     fill = result_layer(request, png, 1, gegl_png.decode_png)
     layer = Gimp.Layer.new(
         image, fill.name, width, height, Gimp.ImageType.RGBA_IMAGE, 100.0, Gimp.LayerMode.NORMAL
@@ -288,7 +290,7 @@ def run_case(case, home, installed_config):
         describe_procedure(folder, case.get("procedure", "plug-in-repaint-fill"))
         return
     if case.get("kind") == "decoder":
-        time_decoders(folder, *case["size"])
+        time_decoders(folder)
         return
     config_folder = os.path.join(home, ".config", "repaint-fill")
     os.makedirs(config_folder, exist_ok=True)

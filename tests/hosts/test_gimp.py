@@ -22,6 +22,7 @@ import pytest
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from helpers_backend import result_like_png  # noqa: E402
 from helpers_gimp import (  # noqa: E402
     INSIDE_PLUGIN,
     INSIDE_WORK,
@@ -111,7 +112,7 @@ def _cases(url: str) -> list[dict]:
         make_case("time_budget", selection=rect, plugin_json=config, args={"time-budget": 7}),
         make_case("model", selection=rect, plugin_json=config, args={"model": "embedded"}),
         make_case("model_missing", selection=rect, plugin_json=config, args={"model": MISSING}),
-        {"name": "decoder", "kind": "decoder", "size": [2000, 2000]},
+        {"name": "decoder", "kind": "decoder"},  # result.png / .rgba: see gimp_run
         make_case(
             "rgb_float",
             precision="float",
@@ -146,6 +147,8 @@ def gimp_run(chroot, backend):
                 os.kill(pid, signal.SIGKILL)
 
     helpers = {"helpers_krita.py": (REPO / "tests" / "helpers_krita.py").read_bytes()}
+    png, rgba = result_like_png(2000)  # a 2000x2000 result as the server encodes it
+    helpers.update({"result.png": png, "result.rgba": rgba})
     run = run_gimp_cases(
         chroot, _cases(url), {"token": token.encode(), **helpers}, url, on_line=on_line
     )
