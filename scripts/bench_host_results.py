@@ -2,8 +2,9 @@
 
 Prints a table: the core's standard-library decoder (the old path), Krita's path (QImage decode,
 the core's layer values, krita_io.insert_layers inside real Krita via kritarunner), GIMP's path
-(GEGL decode, layer values, a new GIMP layer, inside real GIMP in the test chroot). The result
-is photo-like and encoded as the server encodes results (tests/helpers_backend.result_like_png).
+(GIMP's own PNG loader, layer values, a new GIMP layer, inside real GIMP in the test chroot).
+The result is photo-like and encoded as the server encodes results
+(tests/helpers_backend.result_like_png).
 Parts whose host is missing here are skipped with a note.
 Run: .venv/bin/python scripts/bench_host_results.py [--no-gimp]
 """
@@ -104,7 +105,7 @@ def main() -> None:
     if isinstance(gimp, str):
         print(f"| GIMP | {gimp} |")
     else:
-        print(f"| GIMP: GEGL decode | {gimp['gegl']:.3f} |")
+        print(f"| GIMP: decode by GIMP's PNG loader | {gimp['gimp']:.3f} |")
         print(f"| GIMP: decode + layer values + new layer | {gimp['result_to_layer']:.3f} |")
         print(f"| GIMP: stdlib decode inside GIMP's Python | {gimp['stdlib']:.2f} |")
 

@@ -239,13 +239,13 @@ def describe_procedure(folder, name="plug-in-repaint-fill"):
 
 
 def time_decoders(folder):
-    """The result in <work>/result.png (pixels in result.rgba) through the plug-in's GEGL
-    decoder and the stdlib one, and the whole host side of a result: decode, the core's layer
-    values, a new GIMP layer with them."""
+    """The result in <work>/result.png (pixels in result.rgba) through the plug-in's decoder
+    (GIMP's PNG loader) and the stdlib one, and the whole host side of a result: decode, the
+    core's layer values, a new GIMP layer with them."""
     import struct
     import time
 
-    import gegl_png
+    import gimp_png
     from repaint_fill_core.fill import FillRequest, result_layer
     from repaint_fill_core.geometry import Rect
     from repaint_fill_core.png import decode_png
@@ -257,15 +257,15 @@ def time_decoders(folder):
     width, height = struct.unpack(">II", png[16:24])
     seconds = {}
     started = time.perf_counter()
-    decoded = gegl_png.decode_png(png)
-    seconds["gegl"] = time.perf_counter() - started
+    decoded = gimp_png.decode_png(png)
+    seconds["gimp"] = time.perf_counter() - started
     started = time.perf_counter()
     reference = decode_png(png)
     seconds["stdlib"] = time.perf_counter() - started
     image = Gimp.Image.new(width, height, Gimp.ImageBaseType.RGB)
     started = time.perf_counter()
     request = FillRequest(Rect(0, 0, width, height), b"", b"", rgba[3::4], {})  # alpha kept
-    fill = result_layer(request, png, 1, gegl_png.decode_png)
+    fill = result_layer(request, png, 1, gimp_png.decode_png)
     layer = Gimp.Layer.new(
         image, fill.name, width, height, Gimp.ImageType.RGBA_IMAGE, 100.0, Gimp.LayerMode.NORMAL
     )

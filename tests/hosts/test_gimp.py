@@ -186,15 +186,15 @@ def test_model_argument_reaches_the_backend(gimp_run):
     assert f"python installer/install.py --model {MISSING}" in manifest["error"]
 
 
-def test_gegl_decoder_gives_exact_pixels_of_a_2000px_result_fast(gimp_run):
+def test_gimp_decoder_gives_exact_pixels_of_a_2000px_result_fast(gimp_run):
     manifest, _folder = result_of(gimp_run, "decoder")
-    assert manifest["exact"], "GEGL's pixels differ from the reference decoder's"
+    assert manifest["exact"], "GIMP loader pixels differ from the reference decoder's"
     seconds = manifest["seconds"]
     print(
-        "GIMP, 2000x2000 result: GEGL decode {gegl:.3f} s, stdlib decode {stdlib:.3f} s, "
+        "GIMP, 2000x2000 result: GIMP loader {gimp:.3f} s, stdlib decode {stdlib:.3f} s, "
         "result -> layer {result_to_layer:.3f} s".format(**seconds)
     )
-    assert seconds["gegl"] < seconds["stdlib"] / 4  # the benchmark has the real numbers
+    assert seconds["gimp"] < seconds["stdlib"] / 4  # the benchmark has the real numbers
 
 
 def test_rectangular_selection(gimp_run):

@@ -18,7 +18,7 @@ import gi  # noqa: E402
 
 gi.require_version("Gimp", "3.0")
 gi.require_version("Gegl", "0.4")
-import gegl_png  # noqa: E402
+import gimp_png  # noqa: E402
 import job_watchdog  # noqa: E402
 from gi.repository import Gegl, Gimp  # noqa: E402
 from gimpfu_shim import (  # noqa: E402
@@ -278,7 +278,7 @@ def run_backend(image: Gimp.Image, config: PluginConfig, request: FillRequest) -
     finished = False
     try:
         fills = execute(
-            client, request, on_progress, should_cancel=image_closed, decode=gegl_png.decode_png
+            client, request, on_progress, should_cancel=image_closed, decode=gimp_png.decode_png
         )
         finished = True
     finally:
