@@ -107,6 +107,8 @@ def main() -> None:
     else:
         print(f"| GIMP: decode by GIMP's PNG loader | {gimp['gimp']:.3f} |")
         print(f"| GIMP: decode + layer values + new layer | {gimp['result_to_layer']:.3f} |")
+        label = "GIMP: uncompressed result (loopback) -> layer values + new layer"
+        print(f"| {label} | {gimp['raw_to_layer']:.3f} |")
         print(f"| GIMP: stdlib decode inside GIMP's Python | {gimp['stdlib']:.2f} |")
 
 

@@ -262,21 +262,34 @@ def time_decoders(folder):
     started = time.perf_counter()
     reference = decode_png(png)
     seconds["stdlib"] = time.perf_counter() - started
-    image = Gimp.Image.new(width, height, Gimp.ImageBaseType.RGB)
-    started = time.perf_counter()
     request = FillRequest(Rect(0, 0, width, height), b"", b"", rgba[3::4], {})  # alpha kept
-    fill = result_layer(request, png, 1, gimp_png.decode_png)
-    layer = Gimp.Layer.new(
-        image, fill.name, width, height, Gimp.ImageType.RGBA_IMAGE, 100.0, Gimp.LayerMode.NORMAL
-    )
-    buffer = layer.get_buffer()
-    buffer.set(Gegl.Rectangle.new(0, 0, width, height), "R'G'B'A u8", fill.rgba)
-    buffer.flush()
-    image.insert_layer(layer, None, 0)
-    seconds["result_to_layer"] = time.perf_counter() - started
-    image.delete()
+    fills = {}
+    for name, payload, decode in (
+        ("result_to_layer", png, gimp_png.decode_png),  # a remote backend's PNG
+        ("raw_to_layer", (width, height, 4, rgba), lambda pixels: pixels),  # loopback, raw
+    ):
+        image = Gimp.Image.new(width, height, Gimp.ImageBaseType.RGB)
+        started = time.perf_counter()
+        fill = result_layer(request, payload, 1, decode)
+        layer = Gimp.Layer.new(
+            image,
+            fill.name,
+            width,
+            height,
+            Gimp.ImageType.RGBA_IMAGE,
+            100.0,
+            Gimp.LayerMode.NORMAL,
+        )
+        buffer = layer.get_buffer()
+        buffer.set(Gegl.Rectangle.new(0, 0, width, height), "R'G'B'A u8", fill.rgba)
+        buffer.flush()
+        image.insert_layer(layer, None, 0)
+        seconds[name] = time.perf_counter() - started
+        fills[name] = fill.rgba
+        image.delete()
     manifest = {
-        "exact": decoded == reference == (width, height, 4, rgba) and fill.rgba == rgba,
+        "exact": decoded == reference == (width, height, 4, rgba)
+        and fills["result_to_layer"] == fills["raw_to_layer"] == rgba,
         "seconds": seconds,
     }
     with open(os.path.join(folder, "manifest.json"), "w") as handle:

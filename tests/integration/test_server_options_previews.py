@@ -15,6 +15,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 pytest.register_assert_rewrite("helpers_server")
 from helpers_server import (  # noqa: E402
+    FAST,
     LONG,
     RunningServer,
     assert_error_shape,
@@ -114,3 +115,17 @@ def wait_until(condition, timeout: float = 20.0) -> bool:
             return True
         time.sleep(0.1)
     return False
+
+
+def test_uncompressed_result_is_the_png_result_pixel_for_pixel(shared_server: RunningServer):
+    width, height = 40, 30
+    with shared_server.client() as client:
+        job_id = submit(client, {**FAST, "seed": 5}, job_files(width, height)).json()["id"]
+        assert wait_for_state(client, job_id, ("done", "failed"))["state"] == "done"
+        png = client.get(f"/v1/jobs/{job_id}/result")
+        raw = client.get(f"/v1/jobs/{job_id}/result", params={"format": "rgba"})
+        assert_error_shape(client.get(f"/v1/jobs/{job_id}/result", params={"format": "jpeg"}), 422)
+    assert raw.headers["content-type"] == "application/octet-stream"
+    assert (raw.headers["X-Width"], raw.headers["X-Height"]) == (str(width), str(height))
+    assert raw.headers["X-Seed"] == png.headers["X-Seed"] == "5"
+    assert raw.content == decode_rgba(png.content).tobytes()

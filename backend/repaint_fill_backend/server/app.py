@@ -22,6 +22,7 @@ from .jobs import EngineFactory, JobManager, QueueLimits
 from .limits import BodySizeLimit, decode_png
 from .options import model_list, server_options
 from .records import BudgetAsk, NoPreview
+from .results import png_to_rgba
 from .schemas import (
     ERROR_RESPONSES,
     Health,
@@ -160,7 +161,16 @@ def _job_routes(settings: ServerSettings, manager: JobManager) -> APIRouter:
         responses={200: RESULT_RESPONSE},
         summary="the filled layer of variation `index`",
     )
-    def job_result(job_id: str, index: int = Query(0, description="variation, from 0")) -> Response:
+    def job_result(
+        job_id: str,
+        index: int = Query(0, description="variation, from 0"),
+        format: str = Query(  # noqa: A002 - the query parameter's name
+            "png",
+            pattern="^(png|rgba)$",
+            description="png, or rgba: uncompressed 8-bit R,G,B,A rows (X-Width, X-Height), "
+            "for clients on the same machine, where decoding costs more than the bytes",
+        ),
+    ) -> Response:
         if index < 0:
             raise ApiError(400, "bad_index", "index must be 0 or more")
         try:
@@ -168,6 +178,10 @@ def _job_routes(settings: ServerSettings, manager: JobManager) -> APIRouter:
         except IndexError as error:
             raise ApiError(404, "bad_index", str(error)) from error
         headers = {"X-Seed": str(seed), "Cache-Control": "no-store"}
+        if format == "rgba":
+            rgba, width, height = png_to_rgba(png)
+            headers.update({"X-Width": str(width), "X-Height": str(height)})
+            return Response(rgba, media_type="application/octet-stream", headers=headers)
         return Response(png, media_type="image/png", headers=headers)
 
     @router.get(

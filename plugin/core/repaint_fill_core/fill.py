@@ -7,11 +7,12 @@ Pixel buffers here are always 8-bit, interleaved, rows top to bottom, straight a
 colour (4 bytes a pixel) and one byte a pixel for coverage (0..255, 255 = fully selected).
 """
 
+import functools
 import random
 from dataclasses import dataclass, replace
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
-from .client import BackendClient, ProgressCallback, run_job
+from .client import BackendClient, ProgressCallback, is_local_url, run_job
 from .errors import BackendError, NoSelection, RepaintFillError
 from .geometry import Rect, plan_crop
 from .png import decode_png, encode_png
@@ -168,7 +169,10 @@ def result_layer(
     decode: PngDecoder = decode_png,
     model: Optional[str] = None,
 ) -> FillLayer:
-    """Decode one result PNG into a layer whose alpha is exactly the selection coverage."""
+    """Decode one result PNG into a layer whose alpha is exactly the selection coverage.
+
+    ``png`` is what ``decode`` reads: PNG bytes, or pixels that arrived uncompressed.
+    """
     width, height, channels, pixels = decode(png)
     crop = request.crop
     if (width, height) != (crop.width, crop.height):
@@ -201,7 +205,15 @@ def execute(
     decode: PngDecoder = decode_png,
     on_preview: Optional[Callable[[bytes], None]] = None,
 ) -> List[FillLayer]:
-    """Run the job on the backend and turn its results into layers (safe off the UI thread)."""
+    """Run the job on the backend and turn its results into layers (safe off the UI thread).
+
+    A backend on this machine sends its results uncompressed; others send PNGs for ``decode``.
+    """
+    if is_local_url(client.url):
+        fetch = functools.partial(client.result_pixels, decode=decode)
+        decode = _decoded  # the pixels arrive decoded
+    else:
+        fetch = client.result
     results = run_job(
         client,
         request.image_png,
@@ -211,6 +223,7 @@ def execute(
         should_cancel,
         poll_interval,
         on_preview,
+        fetch,
     )
     first_seed = request.params.get("seed")
     model = request.params.get("model") or _loaded_model(client)
@@ -220,6 +233,10 @@ def execute(
             seed = first_seed + index
         layers.append(result_layer(request, png, seed, decode, model))
     return layers
+
+
+def _decoded(pixels: Tuple[int, int, int, bytes]) -> Tuple[int, int, int, bytes]:
+    return pixels
 
 
 def _loaded_model(client: BackendClient) -> Optional[str]:
