@@ -6,7 +6,9 @@ layer exported as PNG, the user's layer before/after, and the .kra after one und
 """
 
 import json
+import os
 import re
+import shutil
 import sys
 import zipfile
 from pathlib import Path
@@ -331,3 +333,6 @@ def test_docker_preview_shows_during_the_job_and_leaves_no_layer_or_undo_step(kr
     assert docker["stack_undone"] == docker["stack_before"]
     assert docker["stack_undone_twice"] == docker["stack_before"]
     assert (krita_run["out"] / "docker.png").is_file()
+    keep = os.environ.get("REPAINT_FILL_SCREENSHOTS")  # a folder: refresh the docs' copy
+    if keep:
+        shutil.copy(krita_run["out"] / "docker.png", Path(keep) / "krita_docker.png")
