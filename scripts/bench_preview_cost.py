@@ -1,10 +1,11 @@
 """What live previews cost a fill: the same fill without previews, as the server serves them, and
 in the worst case.
 
-"served": the sampler thread offers every step to the server's PreviewStore (which copies an
-estimate at most once a second) while a second thread asks for the PNG every 0.5 s, like a
-polling host. "worst case": every kept estimate is also scaled and PNG-encoded inside the
-sampler's own thread. Runs alternate so a busy machine affects all alike; medians are printed.
+"served": the engine makes a preview picture every few sampler steps (scaled to the crop, in
+the sampler's thread) and offers it to the server's PreviewStore (which keeps one a second at
+most) while a second thread asks for the PNG every 0.5 s, like a polling host. "worst case":
+every kept picture is also PNG-encoded inside the sampler's own thread. Runs alternate so a busy
+machine affects all alike; medians are printed.
 Run: .venv/bin/python scripts/bench_preview_cost.py [--size 512] [--preset fast]
 """
 
@@ -42,9 +43,9 @@ def timed_fill(
     kept = 0
     done = threading.Event()
 
-    def on_step(info) -> None:
+    def on_preview(crop, picture) -> None:
         nonlocal kept
-        store.offer("job", fill, info)
+        store.offer("job", fill, crop, picture)
         if store.number("job") != kept:
             kept = store.number("job")
             if mode == "worst":
@@ -58,7 +59,7 @@ def timed_fill(
     if mode == "served":
         poller.start()
     started = time.process_time() if cpu else time.perf_counter()
-    engine.fill(fill, None if mode == "none" else on_step)
+    engine.fill(fill, None, None if mode == "none" else on_preview)
     seconds = (time.process_time() if cpu else time.perf_counter()) - started
     done.set()
     if mode == "served":
