@@ -39,13 +39,14 @@ from helpers_gimp import (  # noqa: E402
     run_gimp_cases,
 )
 from helpers_server import free_port  # noqa: E402
+from repaint_fill_backend.registry import find_entry  # noqa: E402
 
 pytestmark = [pytest.mark.gimp, pytest.mark.slow]
 
 __all__ = ["backend", "chroot"]  # fixtures from helpers_gimp
 
 
-MISSING = "places2-256"  # in the registry, never downloaded in tests
+MISSING = "imagenet-256"  # in the registry with a stable download, never fetched in tests
 
 
 def _autostart_config(port: int) -> dict:
@@ -183,7 +184,8 @@ def test_model_argument_reaches_the_backend(gimp_run):
     # A model the backend knows but does not have: only the backend can say how to get it.
     manifest, _folder = result_of(gimp_run, "model_missing")
     assert manifest["status"] != "success" and new_items(manifest) == []
-    assert f"python installer/install.py --model {MISSING}" in manifest["error"]
+    assert find_entry(MISSING).how_to_get in manifest["error"]
+    assert f"install.py --model {MISSING}" in manifest["error"]
 
 
 def test_gimp_decoder_gives_exact_pixels_of_a_2000px_result_fast(gimp_run):
