@@ -1,10 +1,10 @@
 """Test helpers of the Krita engineer's part (host core + Krita plug-in).
 
 ``StandInBackend`` is a STAND-IN for the real `repaint-fill serve`: a stdlib HTTP server that
-follows the docs/design.md API (health, models, jobs, status, result, cancel, error shape, token) with
-a trivial "fill" (flat colour). It exists to test the client's protocol handling and error
-mapping (timeouts, refused tokens, failing jobs) that a real model cannot trigger on demand. The
-end-to-end tests use the real server (tests/integration/test_core_client_server.py,
+follows the docs/design.md API (health, models, jobs, status, result, cancel, error shape,
+token) with a trivial "fill" (flat colour). It exists to test the client's protocol handling
+and error mapping (timeouts, refused tokens, failing jobs) that a real model cannot trigger on
+demand. The end-to-end tests use the real server (tests/integration/test_core_client_server.py,
 tests/hosts/test_krita.py).
 """
 

@@ -1,4 +1,4 @@
-"""HTTP client for the backend API (docs/design.md, /v1) on urllib, plus the job loop ``run_job``."""
+"""HTTP client for the backend API (docs/design.md, /v1) on urllib, and the job loop ``run_job``."""
 
 import http.client
 import json
