@@ -94,7 +94,7 @@ def main() -> None:
     print("|---|---|---|---|---|")
     for mode, label in (
         ("none", "no previews"),
-        ("served", "previews as served (copy in the sampler, PNG on request)"),
+        ("served", "previews as served (picture every 5 steps, PNG on request)"),
         ("worst", "worst case (PNG made in the sampler thread)"),
     ):
         cells = []
