@@ -71,3 +71,21 @@ def box_mask(
     x0, y0, x1, y1 = box
     mask[y0:y1, x0:x1] = value
     return Image.fromarray(mask)
+
+
+def result_like_png(size: int) -> tuple[bytes, bytes]:
+    """(PNG, its RGBA bytes): a photo-like size x size result, encoded as the server encodes
+    results (Pillow, compress_level=1, adaptive row filters); alpha 255 in a box, 0 outside."""
+    import io
+    from importlib import resources
+
+    from repaint_fill_backend.imaging import to_rgb8
+
+    example = resources.files("repaint_fill_backend") / "examples" / "example.png"
+    with Image.open(str(example)) as photo:
+        rgb = to_rgb8(photo.resize((size, size), Image.Resampling.BICUBIC))
+    alpha = np.asarray(box_mask(size, size, (size // 8, size // 8, 7 * size // 8, 7 * size // 8)))
+    rgba = np.dstack([rgb, alpha]).astype(np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(rgba).save(buffer, format="PNG", compress_level=1)
+    return buffer.getvalue(), rgba.tobytes()

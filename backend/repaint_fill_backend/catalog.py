@@ -123,3 +123,8 @@ def _availability(model: ModelInfo) -> str:
     if model.available:
         return "available"
     return "missing (reinstall repaint-fill)" if model.kind == "embedded" else "not downloaded"
+
+
+def find_model(name: str) -> ModelInfo | None:
+    """The listed model called ``name``, None if it is not listed."""
+    return next((m for m in known_models() if m.name == name), None)

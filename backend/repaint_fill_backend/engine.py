@@ -181,8 +181,8 @@ class Engine:
         """Fill every region of the request; raises FillCancelled if the callback cancels.
 
         ``callback`` runs after every model call (progress over the whole plan, cancellation);
-        ``on_preview`` receives the crop-sized current estimate of the first variation every
-        ``PREVIEW_EVERY`` sampler steps.
+        ``on_preview`` receives the result's crop and the crop-sized current estimate of the
+        first variation every ``PREVIEW_EVERY`` sampler steps.
         """
         validate_request(request)
         with self._lock, torch.inference_mode():
@@ -220,7 +220,7 @@ def run_plan(
     counter = CallCounter(plan.model_calls, callback)
     for region_plan in plan.regions:
         place = region_plan.region.crop.relative_to(crop)
-        preview = _region_preview(on_preview, canvases[0], place, coverage, region_plan)
+        preview = _region_preview(on_preview, canvases[0], crop, place, coverage, region_plan)
         fills = fill_region(model, rgb, coverage, region_plan, plan.settings, seeds, counter,
                             preview)  # fmt: skip
         for canvas, fill in zip(canvases, fills):
@@ -337,7 +337,7 @@ def tile_batch(device: torch.device, tile: Rect, variations: int) -> int:
 
 
 LevelPreview = Callable[[Level, torch.Tensor], None]
-PreviewCallback = Callable[[np.ndarray], None]
+PreviewCallback = Callable[[Rect, np.ndarray], None]  # (the result's crop, picture of it)
 PREVIEW_EVERY = 5  # sampler steps between previews (each costs a resize of the crop)
 
 
@@ -366,6 +366,7 @@ def _level_callback(
 def _region_preview(
     on_preview: PreviewCallback | None,
     canvas: np.ndarray,
+    crop_of_result: Rect,
     place: Rect,
     coverage: np.ndarray,
     region_plan: RegionPlan,
@@ -380,7 +381,7 @@ def _region_preview(
         estimate = from_model_tensor(x0[0], crop.size)
         picture = canvas.copy()
         picture[place.slices][hole] = estimate[hole]
-        on_preview(picture)
+        on_preview(crop_of_result, picture)
 
     return preview
 

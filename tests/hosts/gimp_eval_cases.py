@@ -168,18 +168,35 @@ for i in $(seq 120); do
 done
 [ -n "$W" ] || { echo "DIALOG-NOT-SHOWN"; exit 1; }
 echo "DIALOG-SHOWN $(xdotool getwindowname "$W")"
-sleep 1; xdotool windowfocus --sync "$W"; xdotool $1
+sleep 1
+if [ -n "$2" ]; then  # a screenshot of the dialog, through GDK (no X tools in the chroot)
+  eval "$(xdotool getwindowgeometry --shell "$W")"
+  python3 -c "$SCREENSHOT" "$2" "$X" "$Y" "$WIDTH" "$HEIGHT" && echo "SCREENSHOT $2"
+fi
+xdotool windowfocus --sync "$W"; xdotool $1
 for i in $(seq 60); do xdotool search --name '^RePaint Fill$' >/dev/null || exit 0; sleep 0.25; done
 echo "DIALOG-STUCK"; xdotool windowfocus --sync "$W"; xdotool key Escape
 """
 
 
-def drive_dialog(xdotool_chain):
+SCREENSHOT = """
+import sys
+import gi
+gi.require_version("Gdk", "3.0")
+from gi.repository import Gdk
+path, x, y, width, height = sys.argv[1], *map(int, sys.argv[2:])
+root = Gdk.get_default_root_window()
+Gdk.pixbuf_get_from_window(root, x, y, width, height).savev(path, "png", [], [])
+"""
+
+
+def drive_dialog(xdotool_chain, screenshot=""):
     return subprocess.Popen(
-        ["sh", "-c", DRIVE_DIALOG, "press", xdotool_chain],
+        ["sh", "-c", DRIVE_DIALOG, "press", xdotool_chain, screenshot],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        env={**os.environ, "SCREENSHOT": SCREENSHOT},
     )
 
 
@@ -221,11 +238,72 @@ def describe_procedure(folder, name="plug-in-repaint-fill"):
         json.dump(manifest, handle, indent=1)
 
 
+def time_decoders(folder):
+    """The result in <work>/result.png (pixels in result.rgba) through the plug-in's decoder
+    (GIMP's PNG loader) and the stdlib one, and the whole host side of a result: decode, the
+    core's layer values, a new GIMP layer with them."""
+    import struct
+    import time
+
+    import gimp_png
+    from repaint_fill_core.fill import FillRequest, result_layer
+    from repaint_fill_core.geometry import Rect
+    from repaint_fill_core.png import decode_png
+
+    with open(os.path.join(WORK, "result.png"), "rb") as handle:
+        png = handle.read()
+    with open(os.path.join(WORK, "result.rgba"), "rb") as handle:
+        rgba = handle.read()
+    width, height = struct.unpack(">II", png[16:24])
+    seconds = {}
+    started = time.perf_counter()
+    decoded = gimp_png.decode_png(png)
+    seconds["gimp"] = time.perf_counter() - started
+    started = time.perf_counter()
+    reference = decode_png(png)
+    seconds["stdlib"] = time.perf_counter() - started
+    request = FillRequest(Rect(0, 0, width, height), b"", b"", rgba[3::4], {})  # alpha kept
+    fills = {}
+    for name, payload, decode in (
+        ("result_to_layer", png, gimp_png.decode_png),  # a remote backend's PNG
+        ("raw_to_layer", (width, height, 4, rgba), lambda pixels: pixels),  # loopback, raw
+    ):
+        image = Gimp.Image.new(width, height, Gimp.ImageBaseType.RGB)
+        started = time.perf_counter()
+        fill = result_layer(request, payload, 1, decode)
+        layer = Gimp.Layer.new(
+            image,
+            fill.name,
+            width,
+            height,
+            Gimp.ImageType.RGBA_IMAGE,
+            100.0,
+            Gimp.LayerMode.NORMAL,
+        )
+        buffer = layer.get_buffer()
+        buffer.set(Gegl.Rectangle.new(0, 0, width, height), "R'G'B'A u8", fill.rgba)
+        buffer.flush()
+        image.insert_layer(layer, None, 0)
+        seconds[name] = time.perf_counter() - started
+        fills[name] = fill.rgba
+        image.delete()
+    manifest = {
+        "exact": decoded == reference == (width, height, 4, rgba)
+        and fills["result_to_layer"] == fills["raw_to_layer"] == rgba,
+        "seconds": seconds,
+    }
+    with open(os.path.join(folder, "manifest.json"), "w") as handle:
+        json.dump(manifest, handle, indent=1)
+
+
 def run_case(case, home, installed_config):
     folder = os.path.join(WORK, "out", case["name"])
     os.makedirs(folder, exist_ok=True)
     if case.get("kind") == "registration":
         describe_procedure(folder, case.get("procedure", "plug-in-repaint-fill"))
+        return
+    if case.get("kind") == "decoder":
+        time_decoders(folder)
         return
     config_folder = os.path.join(home, ".config", "repaint-fill")
     os.makedirs(config_folder, exist_ok=True)
@@ -244,7 +322,10 @@ def run_case(case, home, installed_config):
     export_selection(image, folder)
     manifest["before"] = snapshot(image, folder)
     print("CASE-START {}".format(case["name"]), file=sys.stderr, flush=True)
-    presser = drive_dialog(case["dialog_input"]) if case.get("dialog_input") else None
+    presser = None
+    if case.get("dialog_input"):
+        shot = os.path.join(folder, "dialog.png") if case.get("screenshot") else ""
+        presser = drive_dialog(case["dialog_input"], shot)
     manifest["status"], manifest["error"] = call_fill(
         image,
         layer,

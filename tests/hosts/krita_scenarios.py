@@ -300,6 +300,92 @@ def plugin_config_fact():
     }
 
 
+def find_docker():
+    """The RePaint Fill docker among Krita's dockers (Settings > Dockers)."""
+    for docker in Krita.instance().dockers():
+        if "repaint" in docker.objectName().lower():
+            return docker
+    return None
+
+
+def docker_fact(spec, out):
+    """The docker: it lists the backend's models, its Fill button fills with the chosen model,
+    previews show during the job and leave no layer or undo step; screenshot in docker.png."""
+    docker = find_docker()
+    if docker is None:
+        return {"found": False, "names": [d.objectName() for d in Krita.instance().dockers()]}
+    docker.show()
+    docker.refresh()
+    pump(lambda: docker.models, 30)
+    fact = {"found": True, "title": docker.windowTitle(), "object_name": docker.objectName()}
+    fact["models"] = [(m["name"], m["present"]) for m in docker.models]
+    document, background = make_document("docker")
+    document.setActiveNode(background)
+    selection = Selection()
+    selection.select(30, 20, 24, 16, 255)
+    document.setSelection(selection)
+    pump(lambda: False, 0.2)
+    app = Krita.instance()
+    app.writeSetting("RePaintFill", "variations", "1")
+    app.writeSetting("RePaintFill", "feather", "0")
+    app.writeSetting("RePaintFill", "time_budget", "0")
+    app.writeSetting("RePaintFill", "steps", str(spec["docker_steps"]))
+    ext = extension()
+    # A model that is not installed: the docker says how to get it and starts nothing.
+    missing = next((name for name, present in fact["models"] if not present), None)
+    if missing is not None:
+        docker.model.setCurrentIndex(docker.model.findData(missing))
+        jobs_before = len(ext.history)
+        docker.fill_button.click()
+        fact["missing"] = {
+            "name": missing,
+            "status": docker.status.text(),
+            "info": docker.model_info.text(),
+            "started": len(ext.history) != jobs_before,
+        }
+    chosen = spec["docker_model"]
+    docker.model.setCurrentIndex(docker.model.findData(chosen))  # as a user picks it
+    docker.variations.setValue(1)
+    docker.time_budget.setValue(0)
+    fact["chosen"] = docker.model.currentData()
+    stack_before = layer_names(document)
+    before = len(ext.history)
+    seen = {"stacks": set(), "previews": 0}
+
+    def watch():
+        seen["stacks"].add(tuple(name for name, _type, _visible in layer_names(document)))
+        seen["previews"] = max(seen["previews"], docker.previews_shown)
+
+    timer = QTimer()
+    timer.timeout.connect(watch)
+    timer.start(20)
+    docker.fill_button.click()
+
+    def finished():
+        return any(entry["event"] in TERMINAL for entry in ext.history[before:]) and not ext.jobs
+
+    pump(lambda: seen["previews"] >= 2 or finished(), 180)
+    docker.grab().save(os.path.join(out, "docker.png"))  # mid-job: progress and preview
+    pump(finished, 300)
+    timer.stop()
+    events = ext.history[before:]
+    fact["events"] = [entry["event"] for entry in events]
+    fact["params"] = next((e["params"] for e in events if e["event"] == "started"), None)
+    fact["outcome"] = next((e for e in events if e["event"] in TERMINAL), None)
+    fact["previews_during_job"] = seen["previews"]
+    fact["stacks_seen"] = sorted(list(stack) for stack in seen["stacks"])
+    fact["stack_before"], fact["stack_after"] = stack_before, layer_names(document)
+    document.waitForDone()
+    undo(document)
+    fact["stack_undone"] = layer_names(document)
+    Krita.instance().action("edit_undo").trigger()  # a second undo must find nothing of ours
+    pump(lambda: False, 0.5)
+    fact["stack_undone_twice"] = layer_names(document)
+    document.setModified(False)
+    document.close()
+    return fact
+
+
 def main(result):
     with open(os.environ["REPAINT_FILL_TEST_SPEC"], encoding="utf-8") as handle:
         spec = json.load(handle)
@@ -308,4 +394,5 @@ def main(result):
     result["cases"] = {}
     for case in spec["cases"]:
         result["cases"][case["name"]] = run_case(case, spec, spec["out_dir"])
+    result["docker"] = docker_fact(spec, spec["out_dir"])
     result["history"] = extension().history

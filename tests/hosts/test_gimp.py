@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import sys
 import time
@@ -21,10 +22,12 @@ import pytest
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from helpers_backend import result_like_png  # noqa: E402
 from helpers_gimp import (  # noqa: E402
     INSIDE_PLUGIN,
     INSIDE_WORK,
     REPO,
+    SEED,
     assert_untouched,
     backend,
     check_fill,
@@ -36,10 +39,14 @@ from helpers_gimp import (  # noqa: E402
     run_gimp_cases,
 )
 from helpers_server import free_port  # noqa: E402
+from repaint_fill_backend.registry import find_entry  # noqa: E402
 
 pytestmark = [pytest.mark.gimp, pytest.mark.slow]
 
 __all__ = ["backend", "chroot"]  # fixtures from helpers_gimp
+
+
+MISSING = "imagenet-256"  # in the registry with a stable download, never fetched in tests
 
 
 def _autostart_config(port: int) -> dict:
@@ -104,6 +111,9 @@ def _cases(url: str) -> list[dict]:
         ),
         make_case("variations", selection=rect, plugin_json=config, args={"variations": 2}),
         make_case("time_budget", selection=rect, plugin_json=config, args={"time-budget": 7}),
+        make_case("model", selection=rect, plugin_json=config, args={"model": "embedded"}),
+        make_case("model_missing", selection=rect, plugin_json=config, args={"model": MISSING}),
+        {"name": "decoder", "kind": "decoder"},  # result.png / .rgba: see gimp_run
         make_case(
             "rgb_float",
             precision="float",
@@ -138,6 +148,8 @@ def gimp_run(chroot, backend):
                 os.kill(pid, signal.SIGKILL)
 
     helpers = {"helpers_krita.py": (REPO / "tests" / "helpers_krita.py").read_bytes()}
+    png, rgba = result_like_png(2000)  # a 2000x2000 result as the server encodes it
+    helpers.update({"result.png": png, "result.rgba": rgba})
     run = run_gimp_cases(
         chroot, _cases(url), {"token": token.encode(), **helpers}, url, on_line=on_line
     )
@@ -160,7 +172,32 @@ def test_procedure_is_registered_as_designed(gimp_run):
         "variations": "1",
         "context-margin": "-1",
         "time-budget": "0",
+        "model": "'from settings'",  # trailing: the earlier arguments keep their positions
     }
+
+
+def test_model_argument_reaches_the_backend(gimp_run):
+    manifest, _folder = result_of(gimp_run, "model")
+    assert manifest["status"] == "success", manifest["error"]
+    (layer,) = new_items(manifest)
+    assert layer["name"] == f"RePaint Fill (embedded, seed {SEED})"
+    # A model the backend knows but does not have: only the backend can say how to get it.
+    manifest, _folder = result_of(gimp_run, "model_missing")
+    assert manifest["status"] != "success" and new_items(manifest) == []
+    assert find_entry(MISSING).how_to_get in manifest["error"]
+    assert f"install.py --model {MISSING}" in manifest["error"]
+
+
+def test_gimp_decoder_gives_exact_pixels_of_a_2000px_result_fast(gimp_run):
+    manifest, _folder = result_of(gimp_run, "decoder")
+    assert manifest["exact"], "GIMP loader pixels differ from the reference decoder's"
+    seconds = manifest["seconds"]
+    print(
+        "GIMP, 2000x2000 result: GIMP loader {gimp:.3f} s, stdlib decode {stdlib:.3f} s, "
+        "PNG result -> layer {result_to_layer:.3f} s, uncompressed result -> layer "
+        "{raw_to_layer:.3f} s".format(**seconds)
+    )
+    assert seconds["gimp"] < seconds["stdlib"] / 4  # the benchmark has the real numbers
 
 
 def test_rectangular_selection(gimp_run):
@@ -267,7 +304,7 @@ def test_variations_come_in_one_group(gimp_run):
     assert groups[0]["parent"] is None and groups[0]["position"] == active["position"]
     assert len(layers) == 2
     assert {info["parent"] for info in layers} == {"RePaint Fill (2 variations)"}
-    assert all(info["name"].startswith("RePaint Fill (seed ") for info in layers)
+    assert all(re.fullmatch(r"RePaint Fill \([^,]+, seed \d+\)", i["name"]) for i in layers)
     assert layers[0]["name"] != layers[1]["name"], "each variation has its own seed"
     selection = np.asarray(Image.open(folder / "selection.png"))
     for info in layers:

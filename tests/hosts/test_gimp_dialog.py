@@ -6,10 +6,13 @@ Cancel does nothing; values typed into the dialog are used, shown again next tim
 
 from __future__ import annotations
 
+import os
+import shutil
 import sys
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from helpers_gimp import (  # noqa: E402
@@ -57,6 +60,12 @@ def gimp_dialog_run(chroot, backend):
             "dialog_input": "key alt+o",
         },
         {**make_case("repeat", selection=rect, plugin_json=config), "run_mode": "last"},
+        {
+            **make_case("dialog_screenshot", selection=rect, plugin_json=config),
+            "run_mode": "interactive",
+            "dialog_input": "key Escape",
+            "screenshot": True,
+        },
     ]
     for case in cases:
         case["args"] = {}  # what the dialog shows / what GIMP remembers
@@ -78,5 +87,17 @@ def test_dialog_values_are_used_and_remembered(gimp_dialog_run):
     for name in ("dialog_typed", "dialog_ok"):
         manifest, _folder = result_of(gimp_dialog_run, name)
         assert "DIALOG-SHOWN RePaint Fill" in manifest["dialog"]
-        assert single_new_layer(gimp_dialog_run, name)["name"] == "RePaint Fill (seed 777)", name
-    assert single_new_layer(gimp_dialog_run, "repeat")["name"] == "RePaint Fill (seed 777)"
+        assert single_new_layer(gimp_dialog_run, name)["name"].endswith(", seed 777)"), name
+    assert single_new_layer(gimp_dialog_run, "repeat")["name"].endswith(", seed 777)")
+
+
+def test_dialog_screenshot_shows_the_model_choice(gimp_dialog_run):
+    """docs/gimp_dialog.png is a copy of this screenshot (made under Xvfb in the chroot)."""
+    manifest, folder = result_of(gimp_dialog_run, "dialog_screenshot")
+    assert "SCREENSHOT" in manifest["dialog"], manifest["dialog"]
+    with Image.open(folder / "dialog.png") as shot:
+        assert shot.width >= 200 and shot.height >= 200
+    keep = os.environ.get("REPAINT_FILL_SCREENSHOTS")  # a folder: refresh the docs' copy
+    if keep:
+        shutil.copy(folder / "dialog.png", Path(keep) / "gimp_dialog.png")
+    assert manifest["status"] == "cancel" and new_items(manifest) == []

@@ -6,7 +6,9 @@ layer exported as PNG, the user's layer before/after, and the .kra after one und
 """
 
 import json
+import os
 import re
+import shutil
 import sys
 import zipfile
 from pathlib import Path
@@ -33,6 +35,7 @@ pytestmark = [
 
 W, H = 96, 64
 FEW_STEPS = 10  # with the "fast" preset: a few seconds a fill on CPU
+DOCKER_STEPS = 40  # long enough (several seconds) for previews to show during the job
 CASES = [
     {"name": "rect", "rect": [30, 20, 24, 16], "interactive": True},
     {"name": "ellipse_offset", "ellipse": [48, 32, 20, 14, 4], "offset_layer": [25, 18]},
@@ -84,6 +87,8 @@ def krita_run(tmp_path_factory: pytest.TempPathFactory, backend) -> dict:
         "backend_url": url,
         "down_url": f"http://127.0.0.1:{free_port()}",
         "steps": FEW_STEPS,
+        "docker_steps": DOCKER_STEPS,
+        "docker_model": backend_model(backend),
     }
     spec_path = out / "spec.json"
     spec_path.write_text(json.dumps(spec))
@@ -101,6 +106,13 @@ def krita_run(tmp_path_factory: pytest.TempPathFactory, backend) -> dict:
     assert result["errors"] == [], "\n".join(result["errors"])
     assert result["finished"]
     return result
+
+
+def backend_model(server) -> str:
+    """The model the backend has loaded, by the name GET /v1/models gives it."""
+
+    with server.client() as client:
+        return client.get("/v1/models").json()["loaded"]
 
 
 def _kra_layers(path: Path) -> list[str]:
@@ -125,7 +137,7 @@ def test_one_new_layer_inside_the_selection(krita_run: dict, name: str) -> None:
     after = [entry[0] for entry in case["stack_after"]]
     assert len(after) == len(before) + 1
     new = [n for n in after if n not in before]
-    assert len(new) == 1 and re.fullmatch(r"RePaint Fill \(seed \d+\)", new[0])
+    assert len(new) == 1 and re.fullmatch(r"RePaint Fill \([^,]+, seed \d+\)", new[0])
     # above the active (the user's last) layer
     assert after.index(new[0]) == len(before)
     # the saved file has the same stack plus the new layer on top of the user's layers
@@ -283,3 +295,45 @@ def test_plugin_installed_by_the_installer_reads_its_config(krita_run: dict, bac
     rect = krita_run["cases"]["rect"]
     assert rect["env_overrides"] == {}
     assert rect["outcome"]["event"] == "done", rect["outcome"]
+
+
+def test_docker_lists_the_backends_models_and_says_how_to_get_a_missing_one(krita_run, backend):
+    docker = krita_run["docker"]
+    assert docker["found"], docker
+    assert "repaint" in docker["object_name"] and docker["title"] == "RePaint Fill"
+    with backend.client() as client:
+        listing = client.get("/v1/models").json()["models"]
+    listed = [(m["name"], m["present"]) for m in listing]
+    assert [tuple(model) for model in docker["models"]] == listed
+    missing = docker["missing"]
+    how = next(m["get_it"] for m in listing if m["name"] == missing["name"])
+    assert not missing["started"]
+    assert how and how in missing["status"] and how in missing["info"]
+
+
+def test_docker_fill_sends_the_chosen_model_and_makes_one_layer(krita_run, backend):
+    docker = krita_run["docker"]
+    assert docker["outcome"]["event"] == "done", docker["outcome"]
+    assert docker["params"]["model"] == docker["chosen"] == backend_model(backend)
+    before = [name for name, _type, _visible in docker["stack_before"]]
+    after = [name for name, _type, _visible in docker["stack_after"]]
+    new = [name for name in after if name not in before]
+    assert len(after) == len(before) + 1 and len(new) == 1
+    assert new[0].startswith("RePaint Fill (") and f"seed {docker['params']['seed']}" in new[0]
+
+
+def test_docker_preview_shows_during_the_job_and_leaves_no_layer_or_undo_step(krita_run):
+    docker = krita_run["docker"]
+    assert docker["previews_during_job"] >= 1
+    before = [name for name, _type, _visible in docker["stack_before"]]
+    # While the job ran the document only ever had the user's layers, then the result.
+    for stack in docker["stacks_seen"]:
+        assert [n for n in stack if n not in before and not n.startswith("RePaint Fill (")] == []
+        assert len(stack) <= len(before) + 1
+    # One undo removes the result; a second finds nothing of ours (no preview step) to undo.
+    assert docker["stack_undone"] == docker["stack_before"]
+    assert docker["stack_undone_twice"] == docker["stack_before"]
+    assert (krita_run["out"] / "docker.png").is_file()
+    keep = os.environ.get("REPAINT_FILL_SCREENSHOTS")  # a folder: refresh the docs' copy
+    if keep:
+        shutil.copy(krita_run["out"] / "docker.png", Path(keep) / "krita_docker.png")

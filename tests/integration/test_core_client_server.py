@@ -12,7 +12,12 @@ from helpers_server import running_server, serve_command, tiny_model  # noqa: E4
 from repaint_fill_core.client import BackendClient, run_job  # noqa: E402
 from repaint_fill_core.config import PluginConfig, read_token  # noqa: E402
 from repaint_fill_core.errors import BackendError, Cancelled  # noqa: E402
-from repaint_fill_core.fill import FillOptions, build_request, execute  # noqa: E402
+from repaint_fill_core.fill import (  # noqa: E402
+    FillOptions,
+    build_request,
+    execute,
+    short_model_name,
+)
 from repaint_fill_core.geometry import Rect  # noqa: E402
 from repaint_fill_core.launcher import ensure_backend  # noqa: E402
 from repaint_fill_core.png import decode_png  # noqa: E402
@@ -64,7 +69,8 @@ def test_fill_returns_layers_with_alpha_equal_to_coverage(backend) -> None:
     progress = []
     layers = execute(client, request, lambda *p: progress.append(p), poll_interval=0.1)
     assert len(layers) == 2
-    assert layers[0].name == "RePaint Fill (seed 123)"
+    model = client.health()["model"]  # a job without params.model runs on the loaded one
+    assert layers[0].name == f"RePaint Fill ({short_model_name(model)}, seed 123)"
     assert layers[0].seed != layers[1].seed
     for layer in layers:
         assert layer.rect == crop

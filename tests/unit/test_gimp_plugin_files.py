@@ -14,7 +14,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 PLUGIN = REPO / "plugin" / "gimp" / "repaint-fill"
-OWN_MODULES = {"gimpfu_shim", "job_watchdog", "repaint_fill_core"}
+OWN_MODULES = {"gimpfu_shim", "gimp_png", "job_watchdog", "repaint_fill_core"}
 ALLOWED = set(sys.stdlib_module_names) | {"gi"} | OWN_MODULES
 SOURCES = sorted(PLUGIN.glob("*.py"))
 

@@ -292,8 +292,11 @@ def test_previews_are_crop_sized_and_keep_the_known_pixels() -> None:
     coverage = mask_with((80, 120), (40, 20, 80, 60))
     previews = []
     request = FillRequest(Image.fromarray(pixels), coverage, SHORT, seed=1, context_margin=20)
-    result = Engine(model).fill(request, on_preview=previews.append)
-    assert previews
+    crops = []
+    result = Engine(model).fill(
+        request, on_preview=lambda crop, picture: (crops.append(crop), previews.append(picture))
+    )
+    assert previews and set(crops) == {result.crop}
     for picture in previews:
         assert picture.shape == (*result.fills[0].shape[:2], 3)
         known = coverage[result.crop.slices] == 0

@@ -49,7 +49,7 @@ class FakeEngine:
         self.gate = gate
         self.seen: list[int | None] = []
 
-    def fill(self, fill_request: FillRequest, callback) -> FillResult:
+    def fill(self, fill_request: FillRequest, callback, on_preview=None) -> FillResult:
         self.seen.append(fill_request.seed)
         if self.gate is not None:
             self.gate.wait(10)

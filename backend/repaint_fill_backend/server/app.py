@@ -16,22 +16,24 @@ from pydantic import ValidationError
 
 from .. import __version__
 from ..budget import check_budget_arguments, load_curve
-from ..catalog import known_models
+from ..catalog import find_model
 from ..engine import Engine, FillRequest, validate_request
 from ..imaging import coverage_from_mask
 from ..presets import DEFAULT_PRESET, resolve_settings
 from .errors import ApiError, describe_validation_error, install_error_handlers
 from .jobs import EngineFactory, JobManager, QueueLimits
 from .limits import BodySizeLimit, decode_png
-from .records import BudgetAsk, JobSpec
+from .options import model_list, server_options
+from .records import BudgetAsk, JobSpec, NoPreview
+from .results import png_to_rgba
 from .schemas import (
     ERROR_RESPONSES,
     Health,
     JobCreated,
     JobParams,
     JobStatus,
-    ModelEntry,
     ModelList,
+    ServerOptions,
 )
 from .security import BearerAuth, HostGuard, allowed_host_names, token_matches
 from .settings import ServerSettings
@@ -46,6 +48,16 @@ RESULT_RESPONSE = {
     "description": "RGBA PNG the size of the request image; alpha = mask coverage",
     "headers": {
         "X-Seed": {"description": "the seed of this variation", "schema": {"type": "integer"}}
+    },
+}
+PREVIEW_RESPONSE = {
+    "content": {"image/png": {}},
+    "description": "RGBA PNG like the result (variation 0), of the sampler's current estimate",
+    "headers": {
+        "X-Preview": {
+            "description": "its number, as in the job status' preview",
+            "schema": {"type": "integer"},
+        }
     },
 }
 
@@ -180,7 +192,16 @@ def _job_routes(settings: ServerSettings, manager: JobManager) -> APIRouter:
         responses={200: RESULT_RESPONSE},
         summary="the filled layer of variation `index`",
     )
-    def job_result(job_id: str, index: int = Query(0, description="variation, from 0")) -> Response:
+    def job_result(
+        job_id: str,
+        index: int = Query(0, description="variation, from 0"),
+        format: str = Query(  # noqa: A002 - the query parameter's name
+            "png",
+            pattern="^(png|rgba)$",
+            description="png, or rgba: uncompressed 8-bit R,G,B,A rows (X-Width, X-Height), "
+            "for clients on the same machine, where decoding costs more than the bytes",
+        ),
+    ) -> Response:
         if index < 0:
             raise ApiError(400, "bad_index", "index must be 0 or more")
         try:
@@ -188,6 +209,24 @@ def _job_routes(settings: ServerSettings, manager: JobManager) -> APIRouter:
         except IndexError as error:
             raise ApiError(404, "bad_index", str(error)) from error
         headers = {"X-Seed": str(seed), "Cache-Control": "no-store"}
+        if format == "rgba":
+            rgba, width, height = png_to_rgba(png)
+            headers.update({"X-Width": str(width), "X-Height": str(height)})
+            return Response(rgba, media_type="application/octet-stream", headers=headers)
+        return Response(png, media_type="image/png", headers=headers)
+
+    @router.get(
+        "/{job_id}/preview",
+        response_class=Response,
+        responses={200: PREVIEW_RESPONSE},
+        summary="the latest estimate of a running fill (404 before the first one)",
+    )
+    def job_preview(job_id: str) -> Response:
+        try:
+            png, number = manager.preview(job_id)
+        except NoPreview as error:
+            raise ApiError(404, "no_preview", str(error)) from error
+        headers = {"X-Preview": str(number), "Cache-Control": "no-store"}
         return Response(png, media_type="image/png", headers=headers)
 
     return router
@@ -202,29 +241,15 @@ def _model_routes(settings: ServerSettings, manager: JobManager) -> APIRouter:
 
     @router.get("/models", response_model=ModelList, summary="known and installed models")
     def models() -> ModelList:
-        loaded = manager.loaded_model
-        entries = [
-            ModelEntry(
-                name=m.name,
-                kind=m.kind,
-                available=m.available,
-                loaded=m.name == loaded,
-                description=m.description,
-            )
-            for m in known_models()
-        ]
-        if settings.model not in {entry.name for entry in entries}:
-            entries.insert(
-                0,
-                ModelEntry(
-                    name=settings.model,
-                    kind="local",
-                    available=True,
-                    loaded=settings.model == loaded,
-                    description="the model the server was started with",
-                ),
-            )
-        return ModelList(models=entries, loaded=loaded)
+        return model_list(settings, manager.loaded_model)
+
+    @router.get(
+        "/options",
+        response_model=ServerOptions,
+        summary="presets, limits, detail choices and models: what a job may ask for",
+    )
+    def options() -> ServerOptions:
+        return server_options(settings, manager.loaded_model)
 
     return router
 
@@ -311,11 +336,19 @@ def check_model(settings: ServerSettings, manager: JobManager, model: str | None
     """A job may only name the server's model, the loaded one, or an installed one (422)."""
     if model is None or model in (settings.model, manager.loaded_model):
         return
-    if not any(m.name == model and m.available for m in known_models()):
+    known = find_model(model)
+    if known is None:
         raise ApiError(
             422,
             "unknown_model",
-            f"model {model!r} is not installed on this server; GET /v1/models lists them",
+            f"model {model!r} is not installed on this server and not a known model; "
+            "GET /v1/models lists them",
+        )
+    if not known.available:
+        raise ApiError(
+            422,
+            "model_not_present",
+            f"model {model!r} is not installed on this server; to get it: {known.how_to_get}",
         )
 
 

@@ -9,6 +9,7 @@ failed with a message.
 
 from __future__ import annotations
 
+import functools
 import gc
 import logging
 import math
@@ -29,15 +30,18 @@ from ..models import ModelError
 from ..sampler import FillCancelled, StepInfo
 from ..schedule import ScheduleError
 from .memory import megabytes
+from .previews import PreviewStore
 from .records import (
     DecodeUpload,
     Job,
     JobSpec,
+    NoPreview,
     NotReady,
     QueueFull,
     QueueLimits,
     ShuttingDown,
     log_job,
+    no_preview_message,
     not_ready_message,
 )
 from .results import result_png
@@ -91,6 +95,7 @@ class JobManager:
         self._queue: deque[Job] = deque()
         self._running: Job | None = None
         self._stopping = False
+        self.previews = PreviewStore()
         self._thread = threading.Thread(target=self._work, name="repaint-fill-worker", daemon=True)
 
     # ---- request side -------------------------------------------------------------------
@@ -160,6 +165,15 @@ class JobManager:
                 )
             return job.results[index], job.seeds[index]
 
+    def preview(self, job_id: str) -> tuple[bytes, int]:
+        """The latest preview PNG of a running job and its number; raises NoPreview."""
+        with self._lock:
+            job = self._store.find(job_id)
+        latest = self.previews.png(job_id)
+        if latest is None:
+            raise NoPreview(no_preview_message(job))
+        return latest
+
     def health(self) -> dict:
         with self._lock:
             engine = self._engine
@@ -201,6 +215,7 @@ class JobManager:
     def _finish(self, job: Job, state: JobState, error: ErrorDetail | None = None) -> None:
         job.state, job.error, job.eta = state, error, None
         self._store.finish(job)  # drops the upload; keeps results only for done jobs
+        self.previews.drop(job.id)
         job.finished.set()
 
     def _retry_after(self) -> int:
@@ -230,6 +245,7 @@ class JobManager:
             budget=job.budget_report,
             regions=job.regions,
             error=job.error,
+            preview=self.previews.number(job.id),
         )
 
     # ---- worker side -------------------------------------------------------------------
@@ -305,7 +321,9 @@ class JobManager:
                 with self._lock:
                     job.total, job.budget_report = choice.model_calls, choice.report()
             on_step = cancellable(job.cancel_requested.is_set, lambda i: self._progress(job, i))
-            result = engine.fill(request, on_step)
+            result = engine.fill(
+                request, on_step, functools.partial(self.previews.offer, job.id, request)
+            )
             pngs = [result_png(request, result, i) for i in range(len(result.fills))]
             return Outcome(JobState.done, None, result, pngs)
         except FillCancelled:

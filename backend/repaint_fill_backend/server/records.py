@@ -36,6 +36,10 @@ class NotReady(Exception):
     """The job has no result (yet): it is queued, running, failed or cancelled."""
 
 
+class NoPreview(Exception):
+    """The job has no preview: it has not reached its first one, or it has ended."""
+
+
 @dataclass(frozen=True)
 class BudgetAsk:
     """A job's time budget: the worker measures a call and picks a schedule within it."""
@@ -120,3 +124,9 @@ def not_ready_message(job: Job) -> str:
     if job.state == JobState.cancelled:
         return f"job {job.id} was cancelled; it has no result"
     return f"job {job.id} is {job.state.value}; poll GET /v1/jobs/{job.id} until it is done"
+
+
+def no_preview_message(job: Job) -> str:
+    if job.state in (JobState.queued, JobState.running):
+        return f"job {job.id} has no preview yet; GET /v1/jobs/{job.id} says when it has one"
+    return f"job {job.id} is {job.state.value}; previews exist only while it runs"

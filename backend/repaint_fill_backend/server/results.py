@@ -23,6 +23,13 @@ def result_rgba(request: FillRequest, result: FillResult, index: int) -> np.ndar
     return rgba
 
 
+def png_to_rgba(png: bytes) -> tuple[bytes, int, int]:
+    """(R,G,B,A bytes, width, height) of a stored result PNG: the uncompressed transfer."""
+    with Image.open(io.BytesIO(png)) as image:
+        rgba = np.asarray(image.convert("RGBA"))
+    return rgba.tobytes(), rgba.shape[1], rgba.shape[0]
+
+
 def result_png(request: FillRequest, result: FillResult, index: int) -> bytes:
     """The PNG bytes of variation ``index`` (fast compression: these are short-lived)."""
     buffer = io.BytesIO()

@@ -134,6 +134,11 @@ class JobStatus(BaseModel):
         None, description="the fill's regions and their levels (when done)"
     )
     error: ErrorDetail | None = None
+    preview: int = Field(
+        0,
+        description="number of the latest preview (0 = none yet; it grows when a newer one "
+        "exists): GET /v1/jobs/{id}/preview",
+    )
 
 
 class Health(BaseModel):
@@ -148,16 +153,58 @@ class Health(BaseModel):
 
 
 class ModelEntry(BaseModel):
-    name: str
-    kind: str
-    available: bool
-    loaded: bool
+    """One model as a host's model picker shows it."""
+
+    model_config = ConfigDict(protected_namespaces=())
+
+    name: str = Field(description="what to send as params.model")
+    kind: str = Field(description="embedded | guided | diffusers | cached | local")
+    good_for: str = Field(description="what the model is good at")
+    native_size: int | None = Field(description="the square size it was trained at (px)")
+    present: bool = Field(description="usable now, without a download")
+    licence: str
+    size_mb: float | None = Field(description="download size in MB (None = unknown)")
+    get_it: str | None = Field(description="how to make it present (None when it is)")
+    loaded: bool = Field(description="the model in memory now (jobs with it start at once)")
+    available: bool = Field(description="same as present (kept for older plug-ins)")
     description: str
 
 
 class ModelList(BaseModel):
     models: list[ModelEntry]
     loaded: str | None
+
+
+class PresetOption(BaseModel):
+    name: str
+    steps: int
+    jump_length: int
+    jump_n_sample: int
+    model_calls: int = Field(description="model calls per variation")
+
+
+class IntRange(BaseModel):
+    min: int
+    max: int
+
+
+class ChoiceOption(BaseModel):
+    choices: list[str] = Field(description="empty: this server does not take the parameter")
+    default: str | None
+
+
+class ServerOptions(BaseModel):
+    """What the job parameters may be on this server, so hosts need not hard-code them."""
+
+    presets: list[PresetOption]
+    default_preset: str
+    variations: IntRange
+    seed: IntRange
+    budget_seconds: IntRange = Field(description="params.budget (seconds)")
+    detail: ChoiceOption = Field(description="params.detail")
+    max_model_calls: int = Field(description="per job, all variations together")
+    preview: bool = Field(description="GET /v1/jobs/{id}/preview is served")
+    models: ModelList
 
 
 ERROR_RESPONSES: dict[int | str, dict] = {

@@ -13,6 +13,7 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 from .errors import BackendError, BackendUnavailable, Cancelled, JobFailed, RepaintFillError
 
 ProgressCallback = Callable[[int, int, Optional[float]], None]
+Decoded = Tuple[int, int, int, bytes]  # width, height, channels, interleaved 8-bit pixels
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1", "[::1]")
 AREA_TOO_LARGE = ("body_too_large", "too_many_pixels", "over_memory_budget", "http_413")
 
@@ -196,15 +197,44 @@ class BackendClient:
         """GET /v1/jobs/{id}/result?index=i; returns (PNG bytes, seed from X-Seed)."""
         path = "/v1/jobs/{}/result?index={}".format(urllib.parse.quote(job_id), index)
         body, headers = self._request("GET", path)
-        seed = headers.get("X-Seed")
-        try:
-            return body, int(seed) if seed is not None else None
-        except ValueError:
-            return body, None
+        return body, _int_or_none(headers.get("X-Seed"))
+
+    def result_pixels(
+        self, job_id: str, index: int, decode: Callable[[bytes], Decoded]
+    ) -> Tuple[Decoded, Optional[int]]:
+        """The result uncompressed (``?format=rgba``): ((width, height, 4, RGBA), seed).
+
+        For a backend on this machine, where moving 4 bytes a pixel costs less than decoding a
+        PNG. A backend that answers a PNG anyway (an older one) is decoded with ``decode``.
+        """
+        path = "/v1/jobs/{}/result?index={}&format=rgba".format(urllib.parse.quote(job_id), index)
+        body, headers = self._request("GET", path)
+        seed = _int_or_none(headers.get("X-Seed"))
+        width, height = _int_or_none(headers.get("X-Width")), _int_or_none(headers.get("X-Height"))
+        if width is None or height is None:
+            return decode(body), seed
+        if len(body) != width * height * 4:
+            raise BackendError("bad_result", "The backend's uncompressed result is truncated.")
+        return (width, height, 4, body), seed
+
+    def preview(self, job_id: str) -> bytes:
+        """GET /v1/jobs/{id}/preview: the PNG of the latest estimate (raises 404 before one)."""
+        return self._request("GET", "/v1/jobs/{}/preview".format(urllib.parse.quote(job_id)))[0]
+
+    def options(self) -> Dict[str, Any]:
+        """GET /v1/options: presets, limits, detail choices and models of this backend."""
+        return self._json("GET", "/v1/options")
 
     def cancel(self, job_id: str) -> None:
         """DELETE /v1/jobs/{id}."""
         self._request("DELETE", "/v1/jobs/" + urllib.parse.quote(job_id))
+
+
+def _int_or_none(text: Optional[str]) -> Optional[int]:
+    try:
+        return int(text) if text is not None else None
+    except ValueError:
+        return None
 
 
 def _job_error_message(status: Mapping[str, Any]) -> str:
@@ -223,6 +253,25 @@ def _cancel_quietly(client: BackendClient, job_id: str) -> Optional[str]:
     return None
 
 
+def _pass_preview(
+    client: BackendClient,
+    job_id: str,
+    status: Mapping[str, Any],
+    seen: int,
+    on_preview: Callable[[bytes], None],
+) -> int:
+    """Fetch the job's preview if the status names a newer one; returns the newest seen."""
+    number = int(status.get("preview") or 0)
+    if number <= seen:
+        return seen
+    try:
+        on_preview(client.preview(job_id))
+    except BackendError as exc:
+        if exc.status != 404:  # 404: the job ended between the status and this request
+            raise
+    return number
+
+
 def run_job(
     client: BackendClient,
     image_png: bytes,
@@ -231,9 +280,16 @@ def run_job(
     on_progress: Optional[ProgressCallback] = None,
     should_cancel: Optional[Callable[[], bool]] = None,
     poll_interval: float = 0.5,
-) -> List[Tuple[bytes, Optional[int]]]:
-    """Submit a job, poll it with progress, honour cancellation; returns [(png, seed)] each."""
+    on_preview: Optional[Callable[[bytes], None]] = None,
+    fetch: Optional[Callable[[str, int], Tuple[Any, Optional[int]]]] = None,
+) -> List[Tuple[Any, Optional[int]]]:
+    """Submit a job, poll it with progress, honour cancellation; returns [(png, seed)] each.
+
+    With ``on_preview``, each newer preview of the running job (status ``preview``) is fetched
+    and passed on as PNG bytes. ``fetch(job_id, index)`` gets one result (default: its PNG).
+    """
     job_id = client.submit(image_png, mask_png, params)
+    previews_seen = 0
     while True:
         if should_cancel is not None and should_cancel():
             problem = _cancel_quietly(client, job_id)
@@ -250,9 +306,12 @@ def run_job(
                 int(status["total"]),
                 float(eta) if eta is not None else None,
             )
+        if on_preview is not None and state == "running":
+            previews_seen = _pass_preview(client, job_id, status, previews_seen, on_preview)
         if state == "done":
             count = int(status.get("variations") or params.get("variations") or 1)
-            return [client.result(job_id, index) for index in range(count)]
+            fetch = fetch or client.result
+            return [fetch(job_id, index) for index in range(count)]
         if state == "failed":
             raise JobFailed(
                 "The backend could not fill the selection: {}".format(_job_error_message(status))

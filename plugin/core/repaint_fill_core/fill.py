@@ -7,17 +7,21 @@ Pixel buffers here are always 8-bit, interleaved, rows top to bottom, straight a
 colour (4 bytes a pixel) and one byte a pixel for coverage (0..255, 255 = fully selected).
 """
 
+import functools
 import random
 from dataclasses import dataclass, replace
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
-from .client import BackendClient, ProgressCallback, run_job
-from .errors import BackendError, NoSelection
+from .client import BackendClient, ProgressCallback, is_local_url, run_job
+from .errors import BackendError, NoSelection, RepaintFillError
 from .geometry import Rect, plan_crop
 from .png import decode_png, encode_png
 
 LAYER_PREFIX = "RePaint Fill"
 MAX_SEED = 2**31 - 1
+# A PNG decoder: bytes -> (width, height, channels, interleaved 8-bit pixels). Hosts pass their
+# own (Krita: QImage, GIMP: GEGL); the standard-library one is the fallback.
+PngDecoder = Callable[[bytes], Tuple[int, int, int, bytes]]
 
 
 @dataclass(frozen=True)
@@ -33,6 +37,7 @@ class FillOptions:
     jump_length: Optional[int] = None
     jump_n_sample: Optional[int] = None
     budget: Optional[float] = None  # seconds: the backend picks the schedule that fits
+    detail: Optional[str] = None  # native | coarse, when the backend offers the choice
 
     def to_params(self) -> Dict[str, Any]:
         """The job params JSON of the HTTP API (only the keys that are set).
@@ -45,7 +50,7 @@ class FillOptions:
             "variations": max(1, int(self.variations)),
             "context_margin": max(0, int(self.context_margin)),
         }
-        keys = ["seed", "model"]
+        keys = ["seed", "model", "detail"]
         if self.budget:
             params["budget"] = float(self.budget)
         else:
@@ -78,9 +83,18 @@ class FillLayer:
     seed: Optional[int]
 
 
-def layer_name(seed: Optional[int]) -> str:
-    """The new layer's name, e.g. "RePaint Fill (seed 42)"."""
-    return LAYER_PREFIX if seed is None else "{} (seed {})".format(LAYER_PREFIX, seed)
+def layer_name(seed: Optional[int], model: Optional[str] = None) -> str:
+    """The new layer's name, e.g. "RePaint Fill (embedded, seed 42)"."""
+    details = [short_model_name(model)] if model else []
+    details += ["seed {}".format(seed)] if seed is not None else []
+    return "{} ({})".format(LAYER_PREFIX, ", ".join(details)) if details else LAYER_PREFIX
+
+
+def short_model_name(model: str) -> str:
+    """A model as a layer name shows it: a local folder or file by its last part."""
+    if model.startswith(("/", "~", ".")) or "\\" in model or ":" in model:
+        return model.replace("\\", "/").rstrip("/").rsplit("/", 1)[-1]
+    return model  # a registry name or a hub id (owner/name)
 
 
 def group_name(count: int) -> str:
@@ -148,9 +162,18 @@ def build_request(
     )
 
 
-def result_layer(request: FillRequest, png: bytes, seed: Optional[int]) -> FillLayer:
-    """Decode one result PNG into a layer whose alpha is exactly the selection coverage."""
-    width, height, channels, pixels = decode_png(png)
+def result_layer(
+    request: FillRequest,
+    png: bytes,
+    seed: Optional[int],
+    decode: PngDecoder = decode_png,
+    model: Optional[str] = None,
+) -> FillLayer:
+    """Decode one result PNG into a layer whose alpha is exactly the selection coverage.
+
+    ``png`` is what ``decode`` reads: PNG bytes, or pixels that arrived uncompressed.
+    """
+    width, height, channels, pixels = decode(png)
     crop = request.crop
     if (width, height) != (crop.width, crop.height):
         raise BackendError(
@@ -161,12 +184,16 @@ def result_layer(request: FillRequest, png: bytes, seed: Optional[int]) -> FillL
         )
     if channels not in (3, 4):
         raise BackendError("bad_result", "The backend returned a non-colour result.")
-    rgba = bytearray(width * height * 4)
-    for channel in range(3):
-        rgba[channel::4] = pixels[channel::channels]
+    if channels == 4:
+        rgba = bytearray(pixels)
+    else:
+        rgba = bytearray(width * height * 4)
+        for channel in range(3):
+            rgba[channel::4] = pixels[channel::channels]
     # Soft selections stay soft, and nothing outside the selection is ever painted.
     rgba[3::4] = request.coverage
-    return FillLayer(layer_name(seed), crop, bytes(rgba), seed)
+    name = layer_name(seed, model or request.params.get("model"))
+    return FillLayer(name, crop, bytes(rgba), seed)
 
 
 def execute(
@@ -175,8 +202,18 @@ def execute(
     on_progress: Optional[ProgressCallback] = None,
     should_cancel: Optional[Callable[[], bool]] = None,
     poll_interval: float = 0.5,
+    decode: PngDecoder = decode_png,
+    on_preview: Optional[Callable[[bytes], None]] = None,
 ) -> List[FillLayer]:
-    """Run the job on the backend and turn its results into layers (safe off the UI thread)."""
+    """Run the job on the backend and turn its results into layers (safe off the UI thread).
+
+    A backend on this machine sends its results uncompressed; others send PNGs for ``decode``.
+    """
+    if is_local_url(client.url):
+        fetch = functools.partial(client.result_pixels, decode=decode)
+        decode = _decoded  # the pixels arrive decoded
+    else:
+        fetch = client.result
     results = run_job(
         client,
         request.image_png,
@@ -185,11 +222,27 @@ def execute(
         on_progress,
         should_cancel,
         poll_interval,
+        on_preview,
+        fetch,
     )
     first_seed = request.params.get("seed")
+    model = request.params.get("model") or _loaded_model(client)
     layers = []
     for index, (png, seed) in enumerate(results):
         if seed is None and isinstance(first_seed, int):
             seed = first_seed + index
-        layers.append(result_layer(request, png, seed))
+        layers.append(result_layer(request, png, seed, decode, model))
     return layers
+
+
+def _decoded(pixels: Tuple[int, int, int, bytes]) -> Tuple[int, int, int, bytes]:
+    return pixels
+
+
+def _loaded_model(client: BackendClient) -> Optional[str]:
+    """The backend's loaded model: the one a job without ``model`` just ran with."""
+    try:
+        model = client.health().get("model")
+    except RepaintFillError:
+        return None  # the name is a courtesy; the fill itself succeeded
+    return str(model) if model else None

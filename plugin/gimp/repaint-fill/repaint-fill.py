@@ -18,11 +18,13 @@ import gi  # noqa: E402
 
 gi.require_version("Gimp", "3.0")
 gi.require_version("Gegl", "0.4")
+import gimp_png  # noqa: E402
 import job_watchdog  # noqa: E402
 from gi.repository import Gegl, Gimp  # noqa: E402
 from gimpfu_shim import (  # noqa: E402
     PF_CHOICE,
     PF_INT,
+    PF_STRING,
     PluginError,
     main,
     progress_pulse,
@@ -57,6 +59,7 @@ from repaint_fill_core.launcher import ensure_backend  # noqa: E402
 PROC_NAME = "plug-in-repaint-fill"
 EXPAND_PROC_NAME = "plug-in-repaint-expand"
 FROM_SETTINGS = "default"
+MODEL_FROM_SETTINGS = "from settings"
 PRESET_CHOICES = [
     (FROM_SETTINGS, "From the RePaint Fill settings"),
     ("fast", "Fast"),
@@ -234,6 +237,7 @@ def fill_options(
     variations: int,
     margin: int,
     time_budget: int = 0,
+    model: Optional[str] = None,
 ) -> FillOptions:
     """The user's choices; "from settings" / -1 mean the plug-in config (plugin.json, env).
 
@@ -245,7 +249,14 @@ def fill_options(
         variations=max(1, min(MAX_VARIATIONS, variations)),
         context_margin=margin if margin >= 0 else config.context_margin,
         budget=float(time_budget) if time_budget > 0 else None,
+        model=chosen_model(model),
     )
+
+
+def chosen_model(model: Optional[str]) -> Optional[str]:
+    """The model argument: None ("from settings": the backend's model) or a model's name."""
+    model = (model or "").strip()
+    return None if model in ("", MODEL_FROM_SETTINGS) else model
 
 
 def run_backend(image: Gimp.Image, config: PluginConfig, request: FillRequest) -> List[FillLayer]:
@@ -266,7 +277,9 @@ def run_backend(image: Gimp.Image, config: PluginConfig, request: FillRequest) -
     progress_update(0.0, "RePaint Fill: waiting for the backend...")
     finished = False
     try:
-        fills = execute(client, request, on_progress, should_cancel=image_closed)
+        fills = execute(
+            client, request, on_progress, should_cancel=image_closed, decode=gimp_png.decode_png
+        )
         finished = True
     finally:
         client.release(finished)
@@ -281,13 +294,14 @@ def repaint_fill(
     variations: int,
     context_margin: int,
     time_budget: int = 0,
+    model: str = MODEL_FROM_SETTINGS,
 ) -> None:
     """Fill the selection with RePaint; the result goes into a new layer above the active one."""
     try:
         check_image(image)
         layer = target_layer(drawables)
         config = load_config()
-        options = fill_options(config, preset, seed, variations, context_margin, time_budget)
+        options = fill_options(config, preset, seed, variations, context_margin, time_budget, model)
         canvas = Rect(0, 0, image.get_width(), image.get_height())
         crop = plan_fill(selection_bbox(image), canvas, options.context_margin)
         high_bit = is_high_bit_depth(image)
@@ -365,7 +379,7 @@ register(
     PROC_NAME,
     "Fill the selection with RePaint diffusion inpainting, as a new layer",
     "Sends the selection and the surrounding context of the active layer to the local RePaint "
-    "Fill backend and puts the result in a new layer 'RePaint Fill (seed N)' above it. The "
+    "Fill backend and puts the result in a new layer 'RePaint Fill (MODEL, seed N)' above it. The "
     "original pixels are never changed; undo removes the new layer.",
     "RePaint Fill contributors",
     "RePaint Fill contributors (MIT)",
@@ -383,6 +397,13 @@ register(
             "_Time budget in s (0 = use the preset)",
             0,
             (0, MAX_TIME_BUDGET),
+        ),
+        (
+            PF_STRING,
+            "model",
+            "_Model (a name from `repaint-fill models`)",
+            MODEL_FROM_SETTINGS,
+            None,
         ),
     ],
     [],

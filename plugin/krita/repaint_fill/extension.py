@@ -54,6 +54,7 @@ class FillJob(QObject):
         config: PluginConfig,
         make_request: Callable[[], FillRequest],
         insert: InsertResults = krita_io.insert_layers,
+        show_dialog: bool = True,
     ) -> None:
         super().__init__()
         self.extension = extension
@@ -65,7 +66,7 @@ class FillJob(QObject):
         self.worker.failed.connect(self.on_failed)
         self.worker.finished.connect(self.on_finished)
         self.dialog: Optional[Any] = None
-        if not Krita.instance().batchmode():
+        if show_dialog and not Krita.instance().batchmode():
             self.dialog = FillProgressDialog(self.worker, _main_window())
             self.dialog.show()
 
@@ -120,6 +121,7 @@ class RepaintFillExtension(Extension):
         self.history: List[Dict[str, Any]] = []
         self.jobs: List[FillJob] = []
         self.undo_links = krita_expand.UndoLinks()
+        self.job_listeners: List[Callable[[FillJob], None]] = []  # e.g. the docker
 
     def setup(self) -> None:
         """Stop running fills when Krita quits (a running QThread must not be destroyed)."""
@@ -137,7 +139,7 @@ class RepaintFillExtension(Extension):
     def createActions(self, window: Any) -> None:  # noqa: N802 - Krita API
         """Create the two actions in a new main window."""
         fill = window.createAction(ACTION_ID, "RePaint Fill", "tools/scripts")
-        fill.triggered.connect(self.fill_selection)
+        fill.triggered.connect(lambda _checked=False: self.fill_selection())
         settings = window.createAction(
             SETTINGS_ACTION_ID, "RePaint Fill Settings...", "tools/scripts"
         )
@@ -185,8 +187,11 @@ class RepaintFillExtension(Extension):
         if exec_dialog(dialog):
             save_settings(Krita.instance().writeSetting, dialog.settings())
 
-    def fill_selection(self) -> None:
-        """Action handler: read the selection and pixels, then run the fill in the background."""
+    def fill_selection(self, show_dialog: bool = True) -> None:
+        """Action handler: read the selection and pixels, then run the fill in the background.
+
+        The docker's Fill button passes ``show_dialog=False``: it shows the progress itself.
+        """
         app = Krita.instance()
         document = app.activeDocument()
         if document is None:
@@ -215,8 +220,11 @@ class RepaintFillExtension(Extension):
         except RepaintFillError as exc:
             self.report_error(type(exc).__name__, str(exc))
             return
-        job = FillJob(self, document, document.activeNode(), config, make_request)
+        job = FillJob(self, document, document.activeNode(), config, make_request,
+                      show_dialog=show_dialog)  # fmt: skip
         self.jobs.append(job)
+        for listener in list(self.job_listeners):
+            listener(job)
         self.record(
             "started",
             "Filling {} px at {}".format(crop.width * crop.height, crop),

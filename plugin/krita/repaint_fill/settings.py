@@ -24,6 +24,8 @@ class FillSettings:
     feather: int = 0
     steps: int = 0  # 0: the preset's number of steps
     time_budget: int = 0  # seconds; > 0: the backend picks the best schedule that fits
+    model: str = ""  # "": the model the backend has loaded
+    detail: str = ""  # "": the backend's default (sent only when the backend offers a choice)
 
     def fill_options(self, config: PluginConfig) -> FillOptions:
         """The options of one fill: these settings on top of the plug-in config."""
@@ -36,6 +38,8 @@ class FillSettings:
             else self.context_margin,
             steps=self.steps or None,
             budget=float(self.time_budget) if self.time_budget > 0 else None,
+            model=self.model or None,
+            detail=self.detail or None,
         )
 
     def apply_to(self, config: PluginConfig, environ: Mapping[str, str]) -> PluginConfig:

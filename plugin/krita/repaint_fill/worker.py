@@ -10,6 +10,7 @@ import time
 import traceback
 from typing import Any, Callable, Optional
 
+from . import qt_images
 from .qt_compat import Qt, QThread, QtWidgets, pyqtSignal
 from .repaint_fill_core.config import PluginConfig
 from .repaint_fill_core.errors import Cancelled, RepaintFillError
@@ -43,6 +44,7 @@ class FillWorker(QThread):
     """Starts/finds the backend and runs one fill job; results come back as signals."""
 
     progressed = pyqtSignal(int, int, float)  # step, total, eta seconds (NO_ETA if unknown)
+    previewed = pyqtSignal(object)  # QImage of the backend's latest estimate (crop-sized RGBA)
     succeeded = pyqtSignal(object)  # list of FillLayer
     failed = pyqtSignal(str, str)  # error class name, message for the user
 
@@ -70,12 +72,23 @@ class FillWorker(QThread):
     def _report(self, step: int, total: int, eta: Optional[float]) -> None:
         self.progressed.emit(step, total, NO_ETA if eta is None else float(eta))
 
+    def _preview(self, png: bytes) -> None:
+        self.previewed.emit(qt_images.read_png(png))  # decoded here, off the UI thread
+
     def run(self) -> None:
         """Thread body: every outcome ends in exactly one of succeeded/failed."""
         try:
             request = self.make_request()  # PNG encoding of big crops: off the UI thread
             client = ensure_backend(self.config, should_cancel=self.is_cancelled)
-            layers = execute(client, request, self._report, self.is_cancelled, self.poll_interval)
+            layers = execute(
+                client,
+                request,
+                self._report,
+                self.is_cancelled,
+                self.poll_interval,
+                decode=qt_images.decode_png,
+                on_preview=self._preview,
+            )
         except Cancelled as exc:
             self.failed.emit("Cancelled", str(exc))
         except RepaintFillError as exc:
