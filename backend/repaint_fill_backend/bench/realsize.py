@@ -107,11 +107,12 @@ MASKS: dict[str, Callable[[int, int, int], np.ndarray]] = {
 }
 
 
-def make_cases(photos: Sequence[Path]) -> list[Case]:
+def make_cases(photos: Sequence[Path], masks: Sequence[str] = tuple(MASKS)) -> list[Case]:
     cases = []
     for number, path in enumerate(photos):
         truth = load_photo(path)
-        for mask, make in MASKS.items():
+        for mask in masks:
+            make = MASKS[mask]
             cases.append(Case(path.stem, mask, truth, make(*truth.shape[:2], number)))
     return cases
 
@@ -178,8 +179,9 @@ def through_coarse_size(engine: Engine) -> Callable[[Case, int], tuple[np.ndarra
 
 def run(cases: Sequence[Case], methods: dict, log: Callable[[str], None]) -> list[Row]:
     rows = []
+    masks = list(dict.fromkeys(case.mask for case in cases))
     for name, method in methods.items():
-        for mask in MASKS:
+        for mask in masks:
             row = Row(name, mask)
             for index, case in enumerate(c for c in cases if c.mask == mask):
                 started = time.perf_counter()
@@ -207,7 +209,7 @@ def table(rows: Sequence[Row]) -> list[str]:
         "| mask | method | hole SWD mean (min-max) | sharpness mean (min-max) | seconds | calls |",
         "|---|---|---|---|---|---|",
     ]
-    for mask in MASKS:
+    for mask in dict.fromkeys(row.mask for row in rows):
         for row in (r for r in rows if r.mask == mask):
             lines.append(
                 f"| {mask} | {row.method} | {spread(row.swd)} | {spread(row.sharpness)} | "
@@ -269,14 +271,15 @@ def run_realsize(
     log: Callable[[str], None] = print,
     strengths: Sequence[float] = (),
     native_factors: Sequence[float] = (),
+    masks: Sequence[str] = tuple(MASKS),
 ) -> dict:
     """The whole section: cases, methods, table, sheet; returns the JSON-able results.
 
     ``strengths`` / ``native_factors`` add rows of the first preset with those settings (the
     measurements the defaults were chosen from).
     """
-    cases = make_cases(photos)
-    log(f"real-size: {len(photos)} photos x {len(MASKS)} masks, presets {', '.join(presets)}")
+    cases = make_cases(photos, masks)
+    log(f"real-size: {len(photos)} photos x {len(masks)} masks, presets {', '.join(presets)}")
     methods: dict = {}
     for preset in presets:
         methods[f"ours native {preset}"] = ours(engine, preset, "native")
@@ -337,11 +340,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if len(photos) < 1:
         parser.error(f"no photos in {args.photos}")
     engine = Engine.load(args.model)
-    for name in [m for m in MASKS if m not in args.masks.split(",")]:
-        del MASKS[name]
     run_realsize(photos, engine, args.presets.split(","), args.out,
                  strengths=_floats(args.strengths),
-                 native_factors=_floats(args.native_factors))  # fmt: skip
+                 native_factors=_floats(args.native_factors),
+                 masks=args.masks.split(","))  # fmt: skip
     return 0
 
 
