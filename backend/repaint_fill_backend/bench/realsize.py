@@ -107,10 +107,12 @@ MASKS: dict[str, Callable[[int, int, int], np.ndarray]] = {
 }
 
 
-def make_cases(photos: Sequence[Path], masks: Sequence[str] = tuple(MASKS)) -> list[Case]:
+def make_cases(
+    photos: Sequence[Path], masks: Sequence[str] = tuple(MASKS), long_side: int = LONG_SIDE
+) -> list[Case]:
     cases = []
     for number, path in enumerate(photos):
-        truth = load_photo(path)
+        truth = load_photo(path, long_side)
         for mask in masks:
             make = MASKS[mask]
             cases.append(Case(path.stem, mask, truth, make(*truth.shape[:2], number)))
@@ -272,13 +274,14 @@ def run_realsize(
     strengths: Sequence[float] = (),
     native_factors: Sequence[float] = (),
     masks: Sequence[str] = tuple(MASKS),
+    long_side: int = LONG_SIDE,
 ) -> dict:
     """The whole section: cases, methods, table, sheet; returns the JSON-able results.
 
     ``strengths`` / ``native_factors`` add rows of the first preset with those settings (the
     measurements the defaults were chosen from).
     """
-    cases = make_cases(photos, masks)
+    cases = make_cases(photos, masks, long_side)
     log(f"real-size: {len(photos)} photos x {len(masks)} masks, presets {', '.join(presets)}")
     methods: dict = {}
     for preset in presets:
