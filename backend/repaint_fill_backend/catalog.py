@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .models import embedded_model_dir
+from .registry import embedded_model_dir, local_checkpoint, registry_entries
 
 
 @dataclass(frozen=True)
@@ -33,8 +33,6 @@ def known_models() -> list[ModelInfo]:
 
 
 def _registry_models() -> list[ModelInfo]:
-    from .registry import local_checkpoint, registry_entries
-
     infos = []
     for entry in registry_entries():
         if entry.kind == "embedded":

@@ -9,26 +9,18 @@ from __future__ import annotations
 
 import json
 import os
-from importlib import resources
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from .denoiser import LoadedModel, Prediction
+from .exceptions import ModelError
+from .options import EMBEDDED
+from .registry import embedded_model_dir
 from .schedule import cosine_betas, linear_betas
 
-EMBEDDED = "embedded"
 SUPPORTED_VARIANCE = {"fixed_small", "fixed_small_log", "fixed_large", "fixed_large_log"}
-
-
-class ModelError(ValueError):
-    """A model cannot be found or loaded; the message names it and says how to get it."""
-
-
-def embedded_model_dir() -> Path:
-    """The diffusers folder of the default model shipped inside the package."""
-    return Path(str(resources.files("repaint_fill_backend") / "weights" / "embedded"))
 
 
 def load_model(spec: str, device: torch.device, dtype: torch.dtype) -> LoadedModel:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -185,6 +186,11 @@ def find_entry(name: str) -> RegistryEntry | None:
 def entry_for_file(file_name: str) -> RegistryEntry | None:
     """The guided-diffusion entry whose checkpoint has this file name, None if none has."""
     return next((e for e in _ENTRIES if e.file_name and e.file_name == file_name), None)
+
+
+def embedded_model_dir() -> Path:
+    """The diffusers folder of the default model shipped inside the package."""
+    return Path(str(resources.files("repaint_fill_backend") / "weights" / "embedded"))
 
 
 def models_folder() -> Path:

@@ -22,7 +22,7 @@ from typing import Any, NamedTuple
 import torch
 
 from ..denoiser import LoadedModel, Prediction
-from ..models import ModelError
+from ..exceptions import CheckpointError
 from ..schedule import linear_betas
 from .config import GuidedDiffusionConfig
 from .unet import GuidedDiffusionUNet
@@ -32,10 +32,6 @@ from .unet import GuidedDiffusionUNet
 NOT_IN_WEIGHTS = ("image_size", "num_head_channels", "num_heads", "use_new_attention_order")
 SIDECAR_EXTRA_KEYS = ("class_label", "name")
 TRAINING_STEPS = 1000  # every guided-diffusion model we know: linear betas 1e-4..0.02 over 1000
-
-
-class CheckpointError(ModelError):
-    """A checkpoint cannot be read or does not fit the guided-diffusion UNet."""
 
 
 StateDict = dict[str, torch.Tensor]
