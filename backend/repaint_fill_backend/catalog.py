@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from huggingface_hub import scan_cache_dir
+from huggingface_hub.errors import CacheNotFound
+
 from .registry import embedded_model_dir, local_checkpoint, registry_entries
 
 
@@ -60,11 +63,6 @@ def _registry_models() -> list[ModelInfo]:
 
 
 def _cached_repos() -> list[str]:
-    try:
-        from huggingface_hub import scan_cache_dir
-        from huggingface_hub.errors import CacheNotFound
-    except ImportError:
-        return []
     try:
         cache = scan_cache_dir()
     except (CacheNotFound, OSError):

@@ -1,5 +1,8 @@
 """Known models: what each is, where a user gets it, its licence, and where it must be put.
 
+Data and folders only (no torch, no loading): ``models`` resolves a name with these facts and
+hands them to the loaders.
+
 Three kinds of entry:
 - ``guided``: a guided-diffusion ``.pt`` checkpoint (the models of the RePaint paper). The user
   (or the installer, when the address is stable) puts the file into :func:`models_folder`.
@@ -13,16 +16,10 @@ import os
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import platformdirs
 
 from .guided_diffusion.config import IMAGENET_256_CONDITIONAL, PAPER_256, GuidedDiffusionConfig
-
-if TYPE_CHECKING:
-    import torch
-
-    from .denoiser import LoadedModel
 
 MODELS_DIR_ENV = "REPAINT_FILL_MODELS_DIR"
 
@@ -260,10 +257,3 @@ def manual_steps(entry: RegistryEntry) -> str:
             f"Licence: {entry.licence}.",
         ]
     )
-
-
-def load_checkpoint_model(path: Path, device: torch.device, dtype: torch.dtype) -> LoadedModel:
-    """Load a local guided-diffusion ``.pt`` file (see guided_diffusion.load_checkpoint_model)."""
-    from .guided_diffusion.loading import load_checkpoint_model as load
-
-    return load(path, device, dtype)
