@@ -17,8 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import __version__
-from .exceptions import DeviceError, FillCancelled, ImageInputError, ModelError, ScheduleError
-from .options import (
+from .choices import (
     DEFAULT_DETAIL,
     DEFAULT_REFINE_STRENGTH,
     DETAILS,
@@ -27,6 +26,7 @@ from .options import (
     EMBEDDED,
     REVERSE_STEPS,
 )
+from .exceptions import DeviceError, FillCancelled, ImageInputError, ModelError, ScheduleError
 from .presets import PRESETS, resolve_settings
 
 if TYPE_CHECKING:

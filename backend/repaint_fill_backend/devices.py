@@ -7,8 +7,8 @@ from pathlib import Path
 
 import torch
 
+from .choices import DEVICE_CHOICES, DTYPE_CHOICES
 from .exceptions import DeviceError
-from .options import DEVICE_CHOICES, DTYPE_CHOICES
 
 _DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 

@@ -16,6 +16,14 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from .choices import (
+    DEFAULT_DETAIL,
+    DEFAULT_REFINE_STRENGTH,
+    DETAILS,
+    EMBEDDED,
+    MAX_SEED,
+    MAX_VARIATIONS,
+)
 from .denoiser import LoadedModel
 from .devices import choose_device, choose_dtype, dtype_name
 from .exceptions import FillCancelled, ImageInputError
@@ -35,14 +43,6 @@ from .imaging import (
     to_rgb8,
 )
 from .models import load_model
-from .options import (
-    DEFAULT_DETAIL,
-    DEFAULT_REFINE_STRENGTH,
-    DETAILS,
-    EMBEDDED,
-    MAX_SEED,
-    MAX_VARIATIONS,
-)
 from .presets import SamplingSettings
 from .regions import Rect, bounding_crop, mask_bbox, plan_crop
 from .sampler import StepCallback, StepInfo, repaint

@@ -23,8 +23,8 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from .choices import DEFAULT_DETAIL, DEFAULT_REFINE_STRENGTH, DETAILS
 from .imaging import fill_working_size
-from .options import DEFAULT_DETAIL, DEFAULT_REFINE_STRENGTH, DETAILS
 from .presets import SamplingSettings
 from .regions import Rect, Region, find_regions, mask_bbox, plan_crop
 

@@ -14,10 +14,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .choices import EMBEDDED
 from .denoiser import LoadedModel, Prediction
 from .exceptions import ModelError
 from .guided_diffusion.loading import load_checkpoint_model
-from .options import EMBEDDED
 from .registry import embedded_model_dir, entry_for_file, find_entry, resolve_registry_name
 from .schedule import cosine_betas, linear_betas
 

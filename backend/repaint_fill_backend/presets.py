@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from .choices import REVERSE_STEPS
 from .exceptions import ScheduleError
-from .options import REVERSE_STEPS
 from .reverse_steps import DDIMStep, DDPMStep, ReverseStep
 from .schedule import JumpSchedule, jump_schedule
 
