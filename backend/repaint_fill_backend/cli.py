@@ -280,11 +280,10 @@ def fill_and_save(args: argparse.Namespace, image: Image.Image, coverage: np.nda
 
 def run_expand(args: argparse.Namespace) -> int:
     from .expand import Sides, check_sides, grow_canvas
+    from .imaging import open_image
 
     sides = Sides(args.left, args.right, args.top, args.bottom)
     check_sides(sides)  # all-zero or negative sizes fail before the image is read
-    from .imaging import open_image
-
     grown = grow_canvas(open_image(args.image), sides)
     return fill_and_save(args, grown.image, grown.coverage)
 
