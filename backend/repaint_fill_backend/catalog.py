@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .models import embedded_model_dir
+from huggingface_hub import scan_cache_dir
+from huggingface_hub.errors import CacheNotFound
+
+from .registry import embedded_model_dir, local_checkpoint, registry_entries
 
 
 @dataclass(frozen=True)
@@ -33,8 +36,6 @@ def known_models() -> list[ModelInfo]:
 
 
 def _registry_models() -> list[ModelInfo]:
-    from .registry import local_checkpoint, registry_entries
-
     infos = []
     for entry in registry_entries():
         if entry.kind == "embedded":
@@ -62,11 +63,6 @@ def _registry_models() -> list[ModelInfo]:
 
 
 def _cached_repos() -> list[str]:
-    try:
-        from huggingface_hub import scan_cache_dir
-        from huggingface_hub.errors import CacheNotFound
-    except ImportError:
-        return []
     try:
         cache = scan_cache_dir()
     except (CacheNotFound, OSError):

@@ -1,6 +1,8 @@
 """The `repaint-fill` command: fill, expand, example, models, download, serve, train.
 
 User errors print one line that says what is wrong and what to do, and exit 2; never a traceback.
+The parser is built from torch-free modules and each subcommand imports what it needs when it
+runs: `repaint-fill models` and `--help` load neither torch, diffusers nor the server.
 """
 
 from __future__ import annotations
@@ -10,29 +12,40 @@ import json
 import sys
 import warnings
 from collections.abc import Callable, Sequence
-from importlib import resources
+from importlib import import_module, resources
 from pathlib import Path
-
-import numpy as np
-import torch
-from PIL import Image
+from typing import TYPE_CHECKING
 
 from . import __version__
-from .devices import DEVICE_CHOICES, DTYPE_CHOICES, DeviceError, configure_threads
-from .fill_plan import DEFAULT_DETAIL, DEFAULT_REFINE_STRENGTH, DETAILS
-from .imaging import (
-    ImageInputError,
-    coverage_from_mask,
-    fill_in_original_mode,
-    open_image,
-    save_atomically,
+from .choices import (
+    DEFAULT_DETAIL,
+    DEFAULT_REFINE_STRENGTH,
+    DETAILS,
+    DEVICE_CHOICES,
+    DTYPE_CHOICES,
+    EMBEDDED,
+    REVERSE_STEPS,
 )
-from .models import EMBEDDED, ModelError
+from .exceptions import DeviceError, FillCancelled, ImageInputError, ModelError, ScheduleError
 from .presets import PRESETS, resolve_settings
-from .sampler import FillCancelled, StepInfo
-from .schedule import ScheduleError
+
+if TYPE_CHECKING:
+    import numpy as np
+    from PIL import Image
+
+    from .sampler import StepInfo
 
 USER_ERRORS = (ImageInputError, ModelError, DeviceError, ScheduleError)
+# Subcommands whose modules carry their own arguments (add_<stem>_arguments / run_<stem>) and
+# may be missing from an installation: name -> (help, module, stem). Their modules load only
+# when that subcommand is the one run.
+OPTIONAL_COMMANDS = {
+    "serve": ("serve the HTTP API", "server", "serve"),
+    "train": ("train a model", "training.train", "train"),
+    "bench": ("run the benchmarks", "bench", "bench"),
+}
+# Commands that never load diffusers, so its log level is left alone (setting it imports it).
+WITHOUT_DIFFUSERS = ("models", "download")
 # `download` of a model a program may not fetch: the steps are printed, the user acts.
 MANUAL_DOWNLOAD_EXIT = 4
 
@@ -48,7 +61,7 @@ def add_sampling_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--jump-length", type=int, help="jump length j")
     parser.add_argument("--jump-n-sample", type=int, help="resamplings r (1 = no resampling)")
     parser.add_argument("--start-resampling", type=int, help="resample only below this index")
-    parser.add_argument("--reverse-step", choices=["ddpm", "ddim"], help="default: ddpm")
+    parser.add_argument("--reverse-step", choices=REVERSE_STEPS, help="default: ddpm")
     parser.add_argument("--eta", type=float, help="noise of the ddim step (0 = deterministic)")
     parser.add_argument("--budget", type=float, help="seconds: best schedule that fits (measured)")
     parser.add_argument("--seed", type=int, help="seed (variation i uses seed + i); default random")
@@ -81,7 +94,9 @@ class OneLineErrorParser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The `repaint-fill` parser; of the optional commands only the one in ``argv`` gets its
+    arguments (and imports its module). None = sys.argv[1:]."""
     parser = OneLineErrorParser(
         prog="repaint-fill", description="RePaint diffusion inpainting for Krita and GIMP."
     )
@@ -126,17 +141,24 @@ def build_parser() -> argparse.ArgumentParser:
     download.add_argument("--quiet", action="store_true", help="no progress bar")
     download.set_defaults(handler=run_download)
 
-    _add_optional_command(commands, "serve", "serve the HTTP API", "server", "serve")
-    _add_optional_command(commands, "train", "train a model", "training.train", "train")
-    _add_optional_command(commands, "bench", "run the benchmarks", "bench", "bench")
+    chosen = _chosen_command(sys.argv[1:] if argv is None else argv)
+    for name, (help_text, module, stem) in OPTIONAL_COMMANDS.items():
+        sub = commands.add_parser(name, help=help_text)
+        if name == chosen:
+            _add_optional_arguments(sub, name, module, stem)
     return parser
 
 
-def _add_optional_command(commands, name: str, help_text: str, module: str, stem: str) -> None:
-    """Subcommands whose modules carry their own arguments (add_<stem>_arguments/run_<stem>)."""
-    from importlib import import_module
+def _chosen_command(argv: Sequence[str]) -> str | None:
+    """The subcommand in ``argv``: its first word that is not an option (the top level's
+    options take no values)."""
+    return next((word for word in argv if not word.startswith("-")), None)
 
-    sub = commands.add_parser(name, help=help_text)
+
+def _add_optional_arguments(
+    sub: argparse.ArgumentParser, name: str, module: str, stem: str
+) -> None:
+    """Import an optional command's module and let it add its arguments and handler."""
     try:
         owner = import_module(f"{__package__}.{module}")
     except ImportError as error:
@@ -180,6 +202,8 @@ def progress_callback(quiet: bool) -> tuple[Callable[[StepInfo], None], Callable
 
 
 def run_fill(args: argparse.Namespace) -> int:
+    from .imaging import coverage_from_mask, open_image
+
     image = open_image(args.image)
     coverage = coverage_from_mask(open_image(args.mask))
     if coverage.min() > 0:
@@ -191,7 +215,9 @@ def run_fill(args: argparse.Namespace) -> int:
 
 def fill_and_save(args: argparse.Namespace, image: Image.Image, coverage: np.ndarray) -> int:
     """Fill ``coverage`` (255 = fill) of ``image`` with the sampling arguments; write -o."""
-    from .engine import Engine, FillRequest
+    from .devices import configure_threads
+    from .engine import Engine, FillRequest, validate_request
+    from .imaging import fill_in_original_mode, save_atomically
 
     if args.budget is not None:  # the budget picks the schedule once the model is loaded
         from .budget import check_budget_arguments
@@ -216,8 +242,6 @@ def fill_and_save(args: argparse.Namespace, image: Image.Image, coverage: np.nda
         image, coverage, settings, args.seed, args.variations, args.context_margin,
         detail=args.detail, refine_strength=args.refine_strength,
     )  # fmt: skip
-    from .engine import validate_request
-
     validate_request(request)  # fail on bad input before the (slow) model load
     targets = output_paths(args.output, args.variations)
     if not args.output.parent.resolve().is_dir():
@@ -256,6 +280,7 @@ def fill_and_save(args: argparse.Namespace, image: Image.Image, coverage: np.nda
 
 def run_expand(args: argparse.Namespace) -> int:
     from .expand import Sides, check_sides, grow_canvas
+    from .imaging import open_image
 
     sides = Sides(args.left, args.right, args.top, args.bottom)
     check_sides(sides)  # all-zero or negative sizes fail before the image is read
@@ -323,9 +348,10 @@ def quiet_library_warnings() -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    parser = build_parser(argv)
     args = parser.parse_args(argv)
-    quiet_library_warnings()
+    if args.command not in WITHOUT_DIFFUSERS:
+        quiet_library_warnings()
     try:
         return int(args.handler(args) or 0)
     except (UserError, *USER_ERRORS) as error:
@@ -340,19 +366,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("repaint-fill: interrupted", file=sys.stderr)
         return 130
-    except torch.OutOfMemoryError:
-        print(
-            "repaint-fill: error: out of GPU memory; use fewer --variations, --dtype fp16, "
-            "or a smaller selection",
-            file=sys.stderr,
-        )
-        return 3
     except MemoryError:
         print(
             "repaint-fill: error: out of memory; use fewer --variations or a smaller mask",
             file=sys.stderr,
         )
         return 3
+    except Exception as error:
+        if not out_of_gpu_memory(error):
+            raise
+        print(
+            "repaint-fill: error: out of GPU memory; use fewer --variations, --dtype fp16, "
+            "or a smaller selection",
+            file=sys.stderr,
+        )
+        return 3
+
+
+def out_of_gpu_memory(error: BaseException) -> bool:
+    """torch's out-of-memory error, checked without importing torch (only a loaded torch can
+    have raised it)."""
+    torch = sys.modules.get("torch")
+    return torch is not None and isinstance(error, torch.OutOfMemoryError)
 
 
 if __name__ == "__main__":

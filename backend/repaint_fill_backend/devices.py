@@ -7,13 +7,10 @@ from pathlib import Path
 
 import torch
 
-DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
-DTYPE_CHOICES = ("auto", "fp32", "fp16", "bf16")
+from .choices import DEVICE_CHOICES, DTYPE_CHOICES
+from .exceptions import DeviceError
+
 _DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
-
-
-class DeviceError(ValueError):
-    """The requested device or dtype cannot be used here; the message says what to use."""
 
 
 def choose_device(name: str = "auto") -> torch.device:

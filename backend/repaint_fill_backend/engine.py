@@ -16,12 +16,18 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from .denoiser import LoadedModel
-from .devices import choose_device, choose_dtype, dtype_name
-from .fill_plan import (
+from .choices import (
     DEFAULT_DETAIL,
     DEFAULT_REFINE_STRENGTH,
     DETAILS,
+    EMBEDDED,
+    MAX_SEED,
+    MAX_VARIATIONS,
+)
+from .denoiser import LoadedModel
+from .devices import choose_device, choose_dtype, dtype_name
+from .exceptions import FillCancelled, ImageInputError
+from .fill_plan import (
     TILE_OVERLAP_SHARE,
     FillPlan,
     Level,
@@ -31,21 +37,17 @@ from .fill_plan import (
     plan_fill,
 )
 from .imaging import (
-    ImageInputError,
     fill_working_size,
     from_model_tensor,
     to_model_tensors,
     to_rgb8,
 )
-from .models import EMBEDDED, load_model
+from .models import load_model
 from .presets import SamplingSettings
 from .regions import Rect, bounding_crop, mask_bbox, plan_crop
-from .sampler import FillCancelled, StepCallback, StepInfo, repaint
+from .sampler import StepCallback, StepInfo, repaint
 from .schedule import diffusion_tables
 from .tiling import TiledDenoiser
-
-MAX_VARIATIONS = 8
-MAX_SEED = 2**63 - 1
 
 
 @dataclass(frozen=True)

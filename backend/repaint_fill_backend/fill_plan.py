@@ -23,12 +23,11 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from .choices import DEFAULT_DETAIL, DEFAULT_REFINE_STRENGTH, DETAILS
 from .imaging import fill_working_size
 from .presets import SamplingSettings
 from .regions import Rect, Region, find_regions, mask_bbox, plan_crop
 
-DETAILS = ("native", "coarse")
-DEFAULT_DETAIL = "native"
 # A crop up to this many times the model's native size is worked at its own pixels in one pass
 # (beyond it the model loses the layout). Measured (docs/benchmarks.md, real-size section).
 NATIVE_FACTOR = 1.5
@@ -36,9 +35,6 @@ NATIVE_FACTOR = 1.5
 # (the lowest-resolution self-attention grows with the square of a tile's pixels).
 TILE_FACTOR = 3
 MAX_TILE_SIDE = 512
-# Share of the schedule a refinement level runs (it starts this far from the clean end): enough
-# noise to redraw the grain, little enough to keep the coarse pass's layout.
-DEFAULT_REFINE_STRENGTH = 0.2
 # A refinement level is added while its scale is below this; the last level is always 1:1.
 LAST_STEP_BELOW = 0.8
 TILE_OVERLAP_SHARE = 0.25  # overlap between neighbouring tiles, as a share of the native size

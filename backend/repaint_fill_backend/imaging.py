@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from .exceptions import ImageInputError
 from .regions import Rect
 
 # Pillow's decompression-bomb guard, set explicitly: 64 megapixels is more than any crop we fill.
@@ -21,10 +22,6 @@ MAX_IMAGE_PIXELS = 64 * 1024 * 1024
 Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
 
 SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I")
-
-
-class ImageInputError(ValueError):
-    """An image or mask cannot be used; the message says what is wrong and what to do."""
 
 
 def open_image(path: str | Path) -> Image.Image:

@@ -9,26 +9,19 @@ from __future__ import annotations
 
 import json
 import os
-from importlib import resources
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from .choices import EMBEDDED
 from .denoiser import LoadedModel, Prediction
+from .exceptions import ModelError
+from .guided_diffusion.loading import load_checkpoint_model
+from .registry import embedded_model_dir, entry_for_file, find_entry, resolve_registry_name
 from .schedule import cosine_betas, linear_betas
 
-EMBEDDED = "embedded"
 SUPPORTED_VARIANCE = {"fixed_small", "fixed_small_log", "fixed_large", "fixed_large_log"}
-
-
-class ModelError(ValueError):
-    """A model cannot be found or loaded; the message names it and says how to get it."""
-
-
-def embedded_model_dir() -> Path:
-    """The diffusers folder of the default model shipped inside the package."""
-    return Path(str(resources.files("repaint_fill_backend") / "weights" / "embedded"))
 
 
 def load_model(spec: str, device: torch.device, dtype: torch.dtype) -> LoadedModel:
@@ -42,16 +35,12 @@ def load_model(spec: str, device: torch.device, dtype: torch.dtype) -> LoadedMod
     if path.is_dir():
         return load_diffusers_model(path, str(path), device, dtype)
     if path.is_file() and path.suffix in (".pt", ".pth"):
-        from .registry import load_checkpoint_model
-
-        return load_checkpoint_model(path, device, dtype)
+        return load_guided_checkpoint(path, device, dtype)
     if path.suffix in (".pt", ".pth") or os.sep in spec and not _looks_like_hub_id(spec):
         raise ModelError(f"model file or folder {spec!r} does not exist; check the path")
     registry_path = _registry_checkpoint(spec)
     if registry_path is not None:
-        from .registry import load_checkpoint_model
-
-        return load_checkpoint_model(registry_path, device, dtype)
+        return load_guided_checkpoint(registry_path, device, dtype)
     if _looks_like_hub_id(spec):
         return load_diffusers_model(download_hub_model(spec), spec, device, dtype)
     raise ModelError(
@@ -67,17 +56,24 @@ def _looks_like_hub_id(spec: str) -> bool:
 
 def _registry_checkpoint(spec: str) -> Path | None:
     """The checkpoint file of a guided-diffusion registry name, None if ``spec`` is not one."""
-    try:
-        from .registry import find_entry, resolve_registry_name
-    except ImportError:  # the registry is optional until the guided-diffusion models land
-        return None
     entry = find_entry(spec)
-    if entry is None or getattr(entry, "kind", "guided") != "guided":
+    if entry is None or entry.kind != "guided":
         return None
     try:
         return resolve_registry_name(spec)
     except FileNotFoundError as error:
         raise ModelError(str(error)) from error
+
+
+def load_guided_checkpoint(path: Path, device: torch.device, dtype: torch.dtype) -> LoadedModel:
+    """A local guided-diffusion ``.pt`` file; the registry's facts for its file name (heads,
+    resolution, name, class) fill in what its weights cannot tell."""
+    entry = entry_for_file(path.name)
+    if entry is None:
+        return load_checkpoint_model(path, device, dtype)
+    return load_checkpoint_model(
+        path, device, dtype, known=entry.config, name=entry.name, class_label=entry.class_label
+    )
 
 
 def download_hub_model(repo_id: str) -> Path:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from .sampler import DDIMStep, DDPMStep, ReverseStep
-from .schedule import JumpSchedule, ScheduleError, jump_schedule
+from .choices import REVERSE_STEPS
+from .exceptions import ScheduleError
+from .reverse_steps import DDIMStep, DDPMStep, ReverseStep
+from .schedule import JumpSchedule, jump_schedule
 
 
 @dataclass(frozen=True)
@@ -70,8 +72,9 @@ def resolve_settings(
         "eta": eta,
     }
     settings = replace(PRESETS[name], **{k: v for k, v in overrides.items() if v is not None})
-    if settings.reverse_step not in ("ddpm", "ddim"):
-        raise ScheduleError(f"reverse step must be 'ddpm' or 'ddim', got {settings.reverse_step!r}")
+    if settings.reverse_step not in REVERSE_STEPS:
+        choices = " or ".join(repr(name) for name in REVERSE_STEPS)
+        raise ScheduleError(f"reverse step must be {choices}, got {settings.reverse_step!r}")
     if not 0.0 <= settings.eta <= 1.0:
         raise ScheduleError(f"eta must be between 0 and 1, got {settings.eta}")
     settings.schedule()  # validates the walk with a user-facing message

@@ -1,5 +1,8 @@
 """Known models: what each is, where a user gets it, its licence, and where it must be put.
 
+Data and folders only (no torch, no loading): ``models`` resolves a name with these facts and
+hands them to the loaders.
+
 Three kinds of entry:
 - ``guided``: a guided-diffusion ``.pt`` checkpoint (the models of the RePaint paper). The user
   (or the installer, when the address is stable) puts the file into :func:`models_folder`.
@@ -11,17 +14,12 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import platformdirs
 
 from .guided_diffusion.config import IMAGENET_256_CONDITIONAL, PAPER_256, GuidedDiffusionConfig
-
-if TYPE_CHECKING:
-    import torch
-
-    from .denoiser import LoadedModel
 
 MODELS_DIR_ENV = "REPAINT_FILL_MODELS_DIR"
 
@@ -187,6 +185,11 @@ def entry_for_file(file_name: str) -> RegistryEntry | None:
     return next((e for e in _ENTRIES if e.file_name and e.file_name == file_name), None)
 
 
+def embedded_model_dir() -> Path:
+    """The diffusers folder of the default model shipped inside the package."""
+    return Path(str(resources.files("repaint_fill_backend") / "weights" / "embedded"))
+
+
 def models_folder() -> Path:
     """Where guided-diffusion checkpoints go: $REPAINT_FILL_MODELS_DIR or <data folder>/models.
 
@@ -254,10 +257,3 @@ def manual_steps(entry: RegistryEntry) -> str:
             f"Licence: {entry.licence}.",
         ]
     )
-
-
-def load_checkpoint_model(path: Path, device: torch.device, dtype: torch.dtype) -> LoadedModel:
-    """Load a local guided-diffusion ``.pt`` file (see guided_diffusion.load_checkpoint_model)."""
-    from .guided_diffusion.loading import load_checkpoint_model as load
-
-    return load(path, device, dtype)

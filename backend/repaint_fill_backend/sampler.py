@@ -15,28 +15,9 @@ from dataclasses import dataclass
 import torch
 
 from .denoiser import Denoiser, Prediction
+from .exceptions import FillCancelled as FillCancelled  # re-exported: callbacks raise it
+from .reverse_steps import DDIMStep, DDPMStep, ReverseStep
 from .schedule import DiffusionTables, JumpSchedule
-
-
-class FillCancelled(Exception):
-    """Raised (usually by a step callback) to stop sampling; no result is produced."""
-
-
-@dataclass(frozen=True)
-class DDPMStep:
-    """The reference's ancestral step: posterior mean plus fixed or learned variance."""
-
-    variance: str = "fixed_small"  # fixed_small | fixed_large; learned when the model says so
-
-
-@dataclass(frozen=True)
-class DDIMStep:
-    """diffusers' RePaint variant: a DDIM-style update; eta = 0 adds no noise in the step."""
-
-    eta: float = 0.0
-
-
-ReverseStep = DDPMStep | DDIMStep
 
 
 @dataclass(frozen=True)

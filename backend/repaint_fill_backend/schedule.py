@@ -11,11 +11,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .exceptions import ScheduleError
+
 MAX_STEPS = 1000
-
-
-class ScheduleError(ValueError):
-    """A schedule parameter is out of range; the message says which and what to use instead."""
 
 
 @dataclass(frozen=True)

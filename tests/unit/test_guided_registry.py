@@ -10,6 +10,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from helpers_guided import save_small_checkpoint  # noqa: E402
 from repaint_fill_backend import registry  # noqa: E402
 from repaint_fill_backend.guided_diffusion import GuidedDiffusionUNet  # noqa: E402
+from repaint_fill_backend.models import load_guided_checkpoint  # noqa: E402
 
 GUIDED = [entry for entry in registry.registry_entries() if entry.kind == "guided"]
 
@@ -74,7 +75,7 @@ def test_registry_file_resolves_and_loads_with_the_entry_settings(models_dir):
     path = save_small_checkpoint(models_dir, "celeba256_250000.pt", sidecar={})
     assert registry.resolve_registry_name("celeba-256") == path
     assert registry.local_checkpoint(registry.find_entry("celeba-256")) == path
-    model = registry.load_checkpoint_model(path, torch.device("cpu"), torch.float32)
+    model = load_guided_checkpoint(path, torch.device("cpu"), torch.float32)
     assert model.name == "celeba-256"
     assert model.native_size == 256  # from the entry: the weights cannot tell
     assert model.denoiser.model.config.num_head_channels == 64

@@ -12,6 +12,7 @@ import pytest
 import torch
 from PIL import Image
 from repaint_fill_backend.engine import FillRequest, FillResult
+from repaint_fill_backend.exceptions import CheckpointError, ImageInputError, ScheduleError
 from repaint_fill_backend.models import ModelError
 from repaint_fill_backend.presets import resolve_settings
 from repaint_fill_backend.regions import Rect
@@ -94,6 +95,10 @@ def wait_finished(manager: JobManager, job_id: str) -> JobState:
         (MemoryError(), "out_of_memory", "smaller selection"),
         (RuntimeError("boom in /home/ann/model"), "internal_error", "see the server log"),
         (ValueError("odd"), "internal_error", "see the server log"),
+        # the core's user errors get the codes an HTTP request gets (server/errors.py's table)
+        (ImageInputError("the mask is empty"), "invalid_image", "mask is empty"),
+        (ScheduleError("jump length must be at least 1"), "invalid_params", "jump length"),
+        (CheckpointError("not a guided-diffusion UNet"), "model_error", "not a guided"),
     ],
 )
 def test_a_failing_job_fails_with_a_message_and_the_worker_keeps_serving(

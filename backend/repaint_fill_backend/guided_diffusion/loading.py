@@ -22,20 +22,16 @@ from typing import Any, NamedTuple
 import torch
 
 from ..denoiser import LoadedModel, Prediction
-from ..models import ModelError
+from ..exceptions import CheckpointError
 from ..schedule import linear_betas
 from .config import GuidedDiffusionConfig
 from .unet import GuidedDiffusionUNet
 
 # Facts a state dict cannot tell (attention heads and layout, training resolution): taken from a
-# sidecar JSON, else from the registry entry whose file name matches, else these defaults.
+# sidecar JSON, else from the caller's known config (the registry's), else the defaults.
 NOT_IN_WEIGHTS = ("image_size", "num_head_channels", "num_heads", "use_new_attention_order")
 SIDECAR_EXTRA_KEYS = ("class_label", "name")
 TRAINING_STEPS = 1000  # every guided-diffusion model we know: linear betas 1e-4..0.02 over 1000
-
-
-class CheckpointError(ModelError):
-    """A checkpoint cannot be read or does not fit the guided-diffusion UNet."""
 
 
 StateDict = dict[str, torch.Tensor]
@@ -321,19 +317,24 @@ def read_sidecar(checkpoint: Path) -> dict[str, Any]:
     return values
 
 
-def load_checkpoint_model(path: Path, device: torch.device, dtype: torch.dtype) -> LoadedModel:
+def load_checkpoint_model(
+    path: Path,
+    device: torch.device,
+    dtype: torch.dtype,
+    *,
+    known: GuidedDiffusionConfig | None = None,
+    name: str | None = None,
+    class_label: int | None = None,
+) -> LoadedModel:
     """Load a local guided-diffusion ``.pt`` file, its architecture inferred from its shapes.
 
     What the shapes cannot show comes from ``<file>.json`` next to it (any config field plus
-    ``class_label`` and ``name``), else from the registry entry with the same file name, else
-    the defaults of OpenAI's 256x256 models (64 channels per head, legacy attention order, 256).
+    ``class_label`` and ``name``), else from ``known`` and the given ``name`` / ``class_label``
+    (the registry's facts for this file, passed by ``models``), else the defaults of OpenAI's
+    256x256 models (64 channels per head, legacy attention order, 256) and the file's name.
     """
-    from ..registry import entry_for_file  # the registry imports this package's config
-
     path = Path(path)
     settings = read_sidecar(path)
-    entry = entry_for_file(path.name)
-    known = entry.config if entry is not None and entry.config is not None else None
     hints = {key: getattr(known or GuidedDiffusionConfig(), key) for key in NOT_IN_WEIGHTS}
     overrides = {
         key: tuple(value) if isinstance(value, list) else value
@@ -342,7 +343,5 @@ def load_checkpoint_model(path: Path, device: torch.device, dtype: torch.dtype) 
     }
     state_dict = read_state_dict(path)
     config = infer_config(state_dict, **{**hints, **overrides})
-    name = settings.get("name") or (entry.name if entry is not None else path.name)
-    default_label = entry.class_label if entry is not None else None
-    class_label = settings.get("class_label", default_label)
-    return _load(state_dict, config, device, dtype, name, class_label)
+    name = settings.get("name") or name or path.name
+    return _load(state_dict, config, device, dtype, name, settings.get("class_label", class_label))

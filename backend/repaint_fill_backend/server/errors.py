@@ -15,10 +15,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ..devices import DeviceError
-from ..imaging import ImageInputError
-from ..models import ModelError
-from ..schedule import ScheduleError
+from ..exceptions import DeviceError, ImageInputError, ModelError, ScheduleError
 
 log = logging.getLogger("repaint_fill.server")
 
@@ -37,6 +34,21 @@ STATUS_CODES = {
     500: "internal_error",
     503: "unavailable",
 }
+
+# The core's user errors, one row each: (HTTP status, code). The same for a refused request (the
+# handlers below) and for a failed job (the worker in jobs.py); a subclass gets its base's row.
+USER_ERROR_CODES: dict[type[Exception], tuple[int, str]] = {
+    ImageInputError: (400, "invalid_image"),
+    ScheduleError: (422, "invalid_params"),
+    ModelError: (422, "model_error"),
+    DeviceError: (422, "model_error"),
+}
+USER_ERRORS = tuple(USER_ERROR_CODES)
+
+
+def user_error_status(error: Exception) -> tuple[int, str]:
+    """(HTTP status, code) of one of the core's user errors."""
+    return next(USER_ERROR_CODES[kind] for kind in type(error).__mro__ if kind in USER_ERROR_CODES)
 
 
 class ApiError(HTTPException):
@@ -98,9 +110,8 @@ async def _validation_error(_request: Request, error: Exception) -> JSONResponse
 
 
 async def _user_error(_request: Request, error: Exception) -> JSONResponse:
-    if isinstance(error, ImageInputError):
-        return error_response(400, "invalid_image", str(error))
-    return error_response(422, "invalid_params", str(error))
+    status, code = user_error_status(error)
+    return error_response(status, code, str(error))
 
 
 async def _unexpected(request: Request, error: Exception) -> JSONResponse:
@@ -113,7 +124,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ApiError, _api_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
-    for user_error in (ImageInputError, ScheduleError, ModelError, DeviceError):
+    for user_error in USER_ERRORS:
         app.add_exception_handler(user_error, _user_error)
     install_job_error_handlers(app)
     app.add_exception_handler(Exception, _unexpected)

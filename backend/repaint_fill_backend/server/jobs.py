@@ -23,12 +23,10 @@ from typing import NamedTuple
 import torch
 
 from ..budget import apply_budget
-from ..devices import DeviceError, dtype_name
+from ..devices import dtype_name
 from ..engine import Engine, FillResult, cancellable
-from ..imaging import ImageInputError
-from ..models import ModelError
 from ..sampler import FillCancelled, StepInfo
-from ..schedule import ScheduleError
+from .errors import USER_ERRORS, user_error_status
 from .memory import megabytes
 from .previews import PreviewStore
 from .records import (
@@ -334,10 +332,8 @@ class JobManager:
         except MemoryError:
             _release_memory()
             return _failed("out_of_memory", OUT_OF_MEMORY.replace("GPU ", ""))
-        except (ImageInputError, ScheduleError) as problem:
-            return _failed("invalid_request", str(problem))
-        except (ModelError, DeviceError) as problem:
-            return _failed("model_error", str(problem))
+        except USER_ERRORS as problem:
+            return _failed(user_error_status(problem)[1], str(problem))
         except Exception:  # noqa: BLE001 - the worker must survive anything a job does
             # The exception text may carry paths and internals: the log has it, the client not.
             log.exception("job %s failed unexpectedly", job.id)

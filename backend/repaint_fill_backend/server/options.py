@@ -11,7 +11,7 @@ from enum import Enum
 
 from ..budget import MAX_BUDGET_SECONDS
 from ..catalog import ModelInfo, known_models
-from ..engine import MAX_SEED, MAX_VARIATIONS
+from ..choices import MAX_SEED, MAX_VARIATIONS
 from ..presets import DEFAULT_PRESET, PRESETS
 from .schemas import (
     ChoiceOption,

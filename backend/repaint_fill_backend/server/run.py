@@ -14,10 +14,10 @@ from types import FrameType
 import uvicorn
 from PIL import Image
 
-from ..devices import DEVICE_CHOICES, DTYPE_CHOICES, configure_threads
+from ..choices import DEVICE_CHOICES, DTYPE_CHOICES, EMBEDDED
+from ..devices import configure_threads
 from ..engine import Engine
 from ..imaging import MAX_IMAGE_PIXELS
-from ..models import EMBEDDED
 from .app import create_app
 from .jobs import JobManager
 from .memory import MIB, default_memory_budget, machine_memory_bytes

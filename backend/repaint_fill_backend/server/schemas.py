@@ -7,8 +7,7 @@ from enum import Enum
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..budget import MAX_BUDGET_SECONDS
-from ..engine import MAX_SEED, MAX_VARIATIONS
-from ..fill_plan import DETAILS
+from ..choices import DETAILS, MAX_SEED, MAX_VARIATIONS
 from ..presets import PRESETS
 from ..schedule import MAX_STEPS
 

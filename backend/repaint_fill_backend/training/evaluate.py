@@ -19,8 +19,8 @@ from repaint_fill_backend.training.data import (
     photo_files,
     sample_batch,
 )
+from repaint_fill_backend.training.loss import diffusion_loss
 from repaint_fill_backend.training.model import linear_alphas_cumprod
-from repaint_fill_backend.training.train import diffusion_loss
 
 
 def load_validation_images(photo_folder: Path | None = None) -> list[ImagePyramid] | None:

@@ -18,7 +18,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from tqdm import tqdm
 
 from repaint_fill_backend.training.checkpoint import (
@@ -35,6 +34,7 @@ from repaint_fill_backend.training.data import (
     load_training_pyramids,
     sample_batch,
 )
+from repaint_fill_backend.training.loss import diffusion_loss
 from repaint_fill_backend.training.model import build_unet, linear_alphas_cumprod, parameter_count
 
 # Fail at import (the CLI then reports `train` as unavailable) rather than mid-run; find_spec is
@@ -87,17 +87,6 @@ def phase(config: TrainConfig, step: int) -> tuple[int, int]:
     if at_final or step >= config.steps - config.final_steps:
         return config.final_resolution, config.final_batch_size
     return config.resolution, config.batch_size
-
-
-def diffusion_loss(
-    model: torch.nn.Module, clean: torch.Tensor, alphas_cumprod: torch.Tensor
-) -> torch.Tensor:
-    """DDPM simple loss: MSE between true and predicted noise at a uniform random timestep."""
-    timesteps = torch.randint(0, alphas_cumprod.numel(), (clean.shape[0],))
-    noise = torch.randn_like(clean)
-    abar = alphas_cumprod[timesteps].to(clean.dtype).view(-1, 1, 1, 1)
-    noisy = abar.sqrt() * clean + (1.0 - abar).sqrt() * noise
-    return F.mse_loss(model(noisy, timesteps).sample.float(), noise.float())
 
 
 @torch.no_grad()

@@ -1,0 +1,17 @@
+"""The training objective, shared by the training loop and the held-out evaluation."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+
+def diffusion_loss(
+    model: torch.nn.Module, clean: torch.Tensor, alphas_cumprod: torch.Tensor
+) -> torch.Tensor:
+    """DDPM simple loss: MSE between true and predicted noise at a uniform random timestep."""
+    timesteps = torch.randint(0, alphas_cumprod.numel(), (clean.shape[0],))
+    noise = torch.randn_like(clean)
+    abar = alphas_cumprod[timesteps].to(clean.dtype).view(-1, 1, 1, 1)
+    noisy = abar.sqrt() * clean + (1.0 - abar).sqrt() * noise
+    return F.mse_loss(model(noisy, timesteps).sample.float(), noise.float())

@@ -1,0 +1,68 @@
+"""`repaint-fill models` and `--help` answer without loading the model stack or the server.
+
+Each case runs the real CLI in a fresh interpreter (a subprocess: this test process has torch
+loaded already) and lists which heavy modules it imported.
+"""
+
+import json
+import subprocess
+import sys
+
+import pytest
+import torch
+from repaint_fill_backend.cli import out_of_gpu_memory
+
+HEAVY = ("torch", "diffusers", "fastapi", "uvicorn")
+# Runs cli.main with the given arguments, then prints the heavy modules it loaded as JSON on
+# stderr's last line (stdout is the command's own output).
+WRAPPER = """
+import json, sys
+from repaint_fill_backend.cli import main
+try:
+    code = main(sys.argv[1:])
+except SystemExit as exit_:
+    code = exit_.code
+loaded = [name for name in {heavy!r} if name in sys.modules]
+print(json.dumps({{"code": code, "loaded": loaded}}), file=sys.stderr)
+"""
+
+
+def run_cli(*args: str) -> tuple[dict, str]:
+    done = subprocess.run(
+        [sys.executable, "-c", WRAPPER.format(heavy=HEAVY), *args],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    return json.loads(done.stderr.strip().splitlines()[-1]), done.stdout
+
+
+@pytest.mark.parametrize("args", [["models"], ["models", "--markdown"], ["--help"]])
+def test_light_commands_import_no_heavy_module(args):
+    outcome, stdout = run_cli(*args)
+    assert outcome == {"code": 0, "loaded": []}
+    assert "embedded" in stdout or "serve" in stdout
+
+
+def test_top_level_help_still_lists_the_optional_commands():
+    outcome, stdout = run_cli("--help")
+    assert outcome["code"] == 0
+    for command in ("fill", "expand", "example", "models", "download", "serve", "train", "bench"):
+        assert command in stdout
+
+
+def test_a_chosen_optional_command_gets_its_own_arguments():
+    outcome, stdout = run_cli("serve", "--help")
+    assert outcome["code"] == 0
+    assert "--queue-size" in stdout  # added by the server's module, imported for `serve` only
+    assert "fastapi" in outcome["loaded"] or "uvicorn" in outcome["loaded"]
+
+
+def test_fill_help_lists_the_shared_choices_without_torch():
+    outcome, stdout = run_cli("fill", "--help")
+    assert outcome == {"code": 0, "loaded": []}
+    for choice in ("fast", "balanced", "paper", "ddim", "coarse", "bf16", "mps"):
+        assert choice in stdout
+
+
+def test_out_of_gpu_memory_is_told_from_other_errors():
+    assert out_of_gpu_memory(torch.OutOfMemoryError("CUDA out of memory"))
+    assert not out_of_gpu_memory(RuntimeError("shape mismatch"))
