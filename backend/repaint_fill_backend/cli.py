@@ -120,6 +120,11 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
 
     example = commands.add_parser("example", help="fill the bundled example image")
     example.add_argument("-o", "--output", type=Path, default=Path("repaint-fill-example.png"))
+    example.add_argument(
+        "--before-after",
+        type=Path,
+        help="also write the input (hole shown white) beside the result",
+    )
     add_sampling_arguments(example)
     example.set_defaults(handler=run_example)
 
@@ -300,7 +305,16 @@ def run_example(args: argparse.Namespace) -> int:
         raise UserError(f"the bundled example is missing ({args.image}); reinstall repaint-fill")
     args.output.parent.mkdir(parents=True, exist_ok=True)
     print(f"filling the bundled example {args.image} with model {args.model}", file=sys.stderr)
-    return run_fill(args)
+    status = run_fill(args)
+    if args.before_after is not None:
+        from .imaging import before_after_picture, open_image, save_atomically
+
+        first = output_paths(args.output, args.variations)[0]
+        picture = before_after_picture(open_image(args.image), open_image(args.mask),
+                                       open_image(first))  # fmt: skip
+        save_atomically(picture, args.before_after)
+        print(args.before_after)
+    return status
 
 
 def run_models(args: argparse.Namespace) -> int:

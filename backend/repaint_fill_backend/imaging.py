@@ -201,3 +201,16 @@ def _current_umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+def before_after_picture(
+    image: Image.Image, mask: Image.Image, result: Image.Image, gap: int = 8
+) -> Image.Image:
+    """The input with the region to fill shown white, and the result, side by side."""
+    before = np.array(image.convert("RGB"))
+    before[coverage_from_mask(mask) > 0] = 255
+    width, height = image.size
+    picture = Image.new("RGB", (2 * width + gap, height), "white")
+    picture.paste(Image.fromarray(before), (0, 0))
+    picture.paste(result.convert("RGB"), (width + gap, 0))
+    return picture

@@ -40,11 +40,12 @@ def test_example_fill_with_the_network_cut(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("HF_")}
     result = subprocess.run(
         ["unshare", "--net", "repaint-fill", "example", "-o", str(out), "--steps", "8",
-         "--jump-length", "2", "--jump-n-sample", "2", "--seed", "1", "--quiet"],
+         "--jump-length", "2", "--jump-n-sample", "2", "--seed", "1", "--quiet",
+         "--before-after", str(tmp_path / "sheet.png")],
         capture_output=True, text=True, timeout=300, env=env,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == str(out)
+    assert result.stdout.split() == [str(out), str(tmp_path / "sheet.png")]
     from repaint_fill_backend.cli import example_files
 
     image_path, mask_path = example_files()
@@ -54,3 +55,8 @@ def test_example_fill_with_the_network_cut(tmp_path):
     assert (filled[mask == 0] == original[mask == 0]).all()
     assert np.abs(filled[mask == 255].astype(int) - original[mask == 255]).mean() > 1
     assert "embedded" in result.stderr
+    sheet = np.asarray(Image.open(tmp_path / "sheet.png").convert("RGB"))
+    height, width = original.shape[:2]
+    assert sheet.shape == (height, 2 * width + 8, 3)
+    assert (sheet[:, :width][mask == 255] == 255).all()  # before: the region to fill in white
+    assert (sheet[:, width + 8 :] == filled).all()  # after: the result itself

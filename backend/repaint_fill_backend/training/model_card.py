@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from repaint_fill_backend.training.model import (
     DESIGN_TRAIN_STEP_64_SECONDS,
     TRAIN_TIMESTEPS,
 )
+from repaint_fill_backend.training.photo_sources import RESERVED_PACKAGES, load_manifest
 
 WEIGHTS_FILE = "unet/diffusion_pytorch_model.safetensors"
 
@@ -43,10 +45,53 @@ def measure_forward_seconds(unet: UNet2DModel, size: int, threads: int = 2) -> f
 
 
 def _images_table() -> list[str]:
-    """Markdown rows for every training image."""
+    """Markdown rows for every bundled training image."""
     rows = ["| image | source | licence | content |", "|---|---|---|---|"]
     rows += [f"| {i.name} | {i.source} | {i.licence} | {i.description} |" for i in TRAINING_IMAGES]
     return rows
+
+
+def _photos_section(photos_used: bool) -> list[str]:
+    """The fetched photos: licences per package, obligations, and every photo's licence."""
+    if not photos_used:
+        return []
+    manifest = load_manifest()
+    train = [entry for entry in manifest["images"] if entry["split"] == "train"]
+    held_out = [entry for entry in manifest["images"] if entry["split"] == "val"]
+    counts = Counter((entry["package"], entry["licence"]) for entry in train)
+    lines = [
+        f"Plus {len(train)} photographs from pinned Debian packages, fetched and checked by "
+        "`python -m repaint_fill_backend.training.photo_sources --out DIR` (the manifest "
+        "`training/photo_manifest.json` records package, version, path, sha256, licence and "
+        "author of every file). Held out, never trained on: the manifest's "
+        f"{len(held_out)} `val` photos (packages "
+        f"{', '.join(sorted({e['package'] for e in held_out}))}). Never used at all: the "
+        f"packages {' and '.join(RESERVED_PACKAGES)} (reserved for independent evaluation).",
+        "",
+        "| package | licence | photos |",
+        "|---|---|---|",
+        *(f"| {package} | {licence} | {n} |" for (package, licence), n in sorted(counts.items())),
+        "",
+        "Licence obligations of the weights: the photos include CC-BY (attribution), CC-BY-SA "
+        "and GPL images (share-alike / copyleft). Whether trained weights are an adaptation of "
+        "their training images is unsettled; to be safe the weights are distributed with this "
+        "card, which credits every photo (list below) and states their licences, and under "
+        "terms compatible with CC-BY-SA-4.0 / GPL-2+ for anyone who treats them as an adaptation.",
+        "",
+        "<details><summary>Every training photo</summary>",
+        "",
+        "| photo | package | licence | author | content |",
+        "|---|---|---|---|---|",
+        *(
+            f"| {e['id']} | {e['package']} {e['version']} | {e['licence']} | "
+            f"{e.get('author') or '-'} | {e.get('content') or '-'} |"
+            for e in train
+        ),
+        "",
+        "</details>",
+        "",
+    ]
+    return lines
 
 
 def _architecture(config: dict[str, Any], parameters: int) -> list[str]:
@@ -72,10 +117,13 @@ def _training(info: dict[str, Any]) -> list[str]:
         f"- Command (equivalent): `repaint-fill train {arguments}`",
         f"- Steps: {info['steps']} (AdamW lr {config['lr']} with warm-up and cosine decay, "
         f"EMA decay {config['ema_decay']}; the shipped weights are the EMA).",
-        f"- Crops: random squares of side 48..short side, resized to {config['resolution']}px "
-        f"(batch {config['batch_size']}); the last {config['final_steps']} planned steps at "
+        f"- Crops: random squares at every scale (side drawn log-uniformly from 1:1 pixels to "
+        f"the whole short side, cut from an image pyramid), resized to {config['resolution']}px "
+        f"(batch {config['batch_size']}); every {config.get('final_every', '0')}th step (0 = "
+        f"none) and the last {config['final_steps']} planned steps at "
         f"{config['final_resolution']}px (batch {config['final_batch_size']}). Horizontal flips, "
-        "small brightness/contrast jitter, no hue changes.",
+        "small brightness/contrast jitter, no hue changes. bf16 autocast: "
+        f"{config.get('bf16', 'False')}.",
         f"- Wall time: {info['elapsed_seconds'] / 60:.1f} min on CPU, {config['threads']} thread(s)"
         " (2-core machine shared with other work).",
         f"- Final loss (mean of the last 200 steps, epsilon MSE): {info['final_loss']}",
@@ -92,8 +140,8 @@ LIMITS = """\
   fill was a dark smudge that did not continue the building's lines.
 - Usable for: small holes in smooth or fine-grained regions (fur, grass, gravel, sky, blurred
   backgrounds) where a colour-consistent soft patch is acceptable; tests; offline use.
-- Bad at: anything needing semantics or structure. It was trained on only {count} images for a
-  short CPU run and generalises poorly (see the held-out loss above). It cannot draw faces,
+- Bad at: anything needing semantics or structure. It is small and was trained for a few
+  CPU-hours only. It cannot draw faces,
   text, objects or straight man-made structures; large holes come out as smudges. It is NOT a
   face model (the training set has two portraits only).
 - For quality fills use a larger diffusers DDPM with `--model` (e.g. a hub id); this model exists
@@ -120,12 +168,14 @@ def render_model_card(info: dict[str, Any], config: dict[str, Any], measured: di
     if measured.get("losses"):
         losses = measured["losses"]
         lines += [
-            "- Epsilon MSE on 64 fixed crops at the training resolution: training images "
-            f"{losses['train']:.4f}, held-out photos (scikit-learn china/flower) "
-            f"{losses['held_out']:.4f}.",
+            "- Epsilon MSE on 128 fixed crops at every scale, at the training resolution: "
+            f"training images {losses['train']:.4f}, held-out photos (scikit-learn china/flower"
+            f" and the fetched `val` photos) {losses['held_out']:.4f} "
+            f"(held-out / training = {losses['held_out'] / losses['train']:.2f}).",
         ]
     lines += [""]
     lines += ["## Training data", "", *_images_table(), ""]
+    lines += _photos_section(info["config"].get("photos", "None") != "None")
     lines += [
         "Grey images were expanded to RGB. All images are public domain or CC0 by their own "
         "documentation; bundled images without a clear licence (coins, immunohistochemistry, "
@@ -138,13 +188,19 @@ def render_model_card(info: dict[str, Any], config: dict[str, Any], measured: di
     return "\n".join(lines)
 
 
+def _photos(info: dict[str, Any]) -> Path | None:
+    """The run's photo folder (None when it trained on the bundled images only)."""
+    folder = info["config"].get("photos", "None")
+    return None if folder == "None" else Path(folder)
+
+
 def write_model_card(run_dir: Path, export_dir: Path) -> Path:
     """Write ``export_dir/MODEL_CARD.md`` for the model exported there from ``run_dir``."""
     info = json.loads((run_dir / "run_info.json").read_text())
     unet = UNet2DModel.from_pretrained(export_dir / "unet")
     measured = {
         # At the crop size most training steps used, so the two numbers compare with its loss.
-        "losses": train_vs_held_out(unet, int(info["config"]["resolution"])),
+        "losses": train_vs_held_out(unet, int(info["config"]["resolution"]), _photos(info)),
         "load": os.getloadavg()[0],
         "forward_1_thread": measure_forward_seconds(unet, unet.config.sample_size, threads=1),
         "forward_2_threads": measure_forward_seconds(unet, unet.config.sample_size, threads=2),
