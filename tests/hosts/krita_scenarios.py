@@ -48,13 +48,15 @@ def pattern(width, height, seed):
     )
 
 
-def make_document(name, colour_space=None):
-    """An RGBA U8 document with a patterned background, converted to colour_space if given."""
+def make_document(name, colour_space=None, size=(WIDTH, HEIGHT)):
+    """An RGBA U8 document of size (width, height) with a patterned background, converted to
+    colour_space if given."""
     app = Krita.instance()
-    document = app.createDocument(WIDTH, HEIGHT, name, "RGBA", "U8", "", 72.0)
+    width, height = size
+    document = app.createDocument(width, height, name, "RGBA", "U8", "", 72.0)
     app.activeWindow().addView(document)
     background = document.rootNode().childNodes()[0]
-    background.setPixelData(pattern(WIDTH, HEIGHT, 10), 0, 0, WIDTH, HEIGHT)
+    background.setPixelData(pattern(width, height, 10), 0, 0, width, height)
     if colour_space:
         assert document.setColorSpace(*colour_space), colour_space
     document.waitForDone()
@@ -80,6 +82,18 @@ def ellipse_selection(cx, cy, rx, ry, feather):
     return selection
 
 
+def rects_selection(rects, width, height):
+    """A hard-edged selection of several separate rectangles [x, y, w, h] on a width x height
+    document."""
+    selection = Selection()
+    coverage = bytearray(width * height)
+    for x, y, w, h in rects:
+        for row in range(y, y + h):
+            coverage[row * width + x : row * width + x + w] = b"\xff" * w
+    selection.setPixelData(bytes(coverage), 0, 0, width, height)
+    return selection
+
+
 def layer_names(document):
     return [
         (node.name(), node.type(), node.visible())
@@ -89,7 +103,7 @@ def layer_names(document):
 
 
 def save_node_png(document, node, path):
-    node.save(path, 72.0, 72.0, InfoObject(), QRect(0, 0, WIDTH, HEIGHT))
+    node.save(path, 72.0, 72.0, InfoObject(), QRect(0, 0, document.width(), document.height()))
 
 
 def trigger_and_wait(timeout=180.0):
@@ -115,7 +129,8 @@ def undo(document):
 
 def run_case(case, spec, out):
     name = case["name"]
-    document, background = make_document(name, case.get("colour_space"))
+    size = case.get("size", (WIDTH, HEIGHT))
+    document, background = make_document(name, case.get("colour_space"), size)
     original = background
     if case.get("offset_layer"):
         original = document.createNode("Offset", "paintlayer")
@@ -130,6 +145,8 @@ def run_case(case, spec, out):
         document.setSelection(selection)
     elif "ellipse" in case:
         document.setSelection(ellipse_selection(*case["ellipse"]))
+    elif "rects" in case:
+        document.setSelection(rects_selection(case["rects"], *size))
     pump(lambda: False, 0.2)
     document.waitForDone()
     app = Krita.instance()
@@ -149,22 +166,25 @@ def run_case(case, spec, out):
     save_node_png(document, original, os.path.join(out, name + "-original-before.png"))
     selection_bytes = None
     if document.selection() is not None:
-        selection_bytes = bytes(document.selection().pixelData(0, 0, WIDTH, HEIGHT).data())
+        selection_bytes = bytes(document.selection().pixelData(0, 0, *size).data())
         with open(os.path.join(out, name + "-coverage.gray"), "wb") as handle:
             handle.write(selection_bytes)
     if case.get("interrupt"):
         return interrupted_case(case, document, stack_before)
+    started = time.monotonic()
     if case.get("interactive"):
         outcome, seen = interactive_trigger()
     else:
         outcome, seen = trigger_and_wait(), {}
+    seconds = time.monotonic() - started
     document.waitForDone()
     stack_after = layer_names(document)
     selection_after = document.selection()
     fact = {
         "selection_unchanged": selection_after is None
-        or bytes(selection_after.pixelData(0, 0, WIDTH, HEIGHT).data()) == selection_bytes,
+        or bytes(selection_after.pixelData(0, 0, *size).data()) == selection_bytes,
         "outcome": outcome,
+        "seconds": seconds,
         "env_overrides": env_overrides,
         "interactive": seen,
         "stack_before": stack_before,

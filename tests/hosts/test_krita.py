@@ -34,6 +34,7 @@ pytestmark = [
 ]
 
 W, H = 96, 64
+TWO_REGIONS = [[40, 30, 120, 80], [1340, 890, 120, 80]]  # [x, y, w, h], top-left, bottom-right
 FEW_STEPS = 10  # with the "fast" preset: a few seconds a fill on CPU
 DOCKER_STEPS = 40  # long enough (several seconds) for previews to show during the job
 CASES = [
@@ -49,6 +50,8 @@ CASES = [
     {"name": "closed_during_run", "rect": [30, 20, 24, 16], "interrupt": "close"},
     {"name": "cancelled", "rect": [30, 20, 24, 16], "interrupt": "cancel"},
     {"name": "time_budget", "rect": [30, 20, 24, 16], "time_budget": 7},
+    # A photo-sized document with two small selected parts far apart: two regions to the backend.
+    {"name": "two_regions", "size": [1500, 1000], "rects": TWO_REGIONS},
 ]
 
 
@@ -163,7 +166,31 @@ def test_feathered_selection_gives_soft_alpha(krita_run: dict) -> None:
     assert any(0 < value < 255 for value in coverage)
 
 
-@pytest.mark.parametrize("name", ["rect", "ellipse_offset", "variations", "backend_down"])
+def test_two_far_apart_regions_on_a_large_document_fill_as_one_layer(krita_run: dict) -> None:
+    case, out = krita_run["cases"]["two_regions"], krita_run["out"]
+    print(f"two regions on 1500x1000: fill {case['seconds']:.1f} s")
+    assert case["outcome"]["event"] == "done", case["outcome"]
+    before = [entry[0] for entry in case["stack_before"]]
+    after = [entry[0] for entry in case["stack_after"]]
+    new = [n for n in after if n not in before]
+    assert len(new) == 1 and new[0].startswith("RePaint Fill"), after
+    assert [n for n in after if n != new[0]] == before  # nothing else added, removed or moved
+    assert case["original_unchanged"] and case["selection_unchanged"]
+    layer = _rgba(out / "two_regions-layer.png")
+    assert layer.size == (1500, 1000)
+    coverage = _coverage(out, "two_regions")
+    expected = bytearray(1500 * 1000)
+    for x, y, w, h in TWO_REGIONS:
+        for row in range(y, y + h):
+            expected[row * 1500 + x : row * 1500 + x + w] = b"\xff" * w
+    assert coverage == bytes(expected)  # the selection Krita holds is the two rectangles
+    assert layer.getchannel("A").tobytes() == coverage  # 255 inside both, 0 everywhere else
+    assert case["stack_undone"] == case["stack_before"]
+
+
+@pytest.mark.parametrize(
+    "name", ["rect", "ellipse_offset", "variations", "backend_down", "two_regions"]
+)
 def test_original_layer_unchanged(krita_run: dict, name: str) -> None:
     out = krita_run["out"]
     before = _rgba(out / f"{name}-original-before.png").tobytes()
