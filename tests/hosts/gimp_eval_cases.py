@@ -88,6 +88,10 @@ def make_image(case):
         Gimp.Selection.none(image)
     elif selection["shape"] == "rect":
         image.select_rectangle(Gimp.ChannelOps.REPLACE, *selection["rect"])
+    elif selection["shape"] == "rects":  # several separate rectangles
+        Gimp.Selection.none(image)
+        for rect in selection["rects"]:
+            image.select_rectangle(Gimp.ChannelOps.ADD, *rect)
     else:
         image.select_ellipse(Gimp.ChannelOps.REPLACE, *selection["rect"])
     if selection and selection.get("feather"):

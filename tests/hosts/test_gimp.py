@@ -46,6 +46,7 @@ pytestmark = [pytest.mark.gimp, pytest.mark.slow]
 __all__ = ["backend", "chroot"]  # fixtures from helpers_gimp
 
 
+TWO_REGIONS = [[40, 30, 120, 80], [1340, 890, 120, 80]]  # [x, y, w, h], top-left, bottom-right
 MISSING = "imagenet-256"  # in the registry with a stable download, never fetched in tests
 
 
@@ -77,6 +78,7 @@ def _cases(url: str) -> list[dict]:
         "start_command": None,
     }
     rect = {"shape": "rect", "rect": [20, 12, 16, 12]}
+    large = (1500, 1000)
     return [
         {"name": "registration", "kind": "registration"},
         # plugin_json=None: the plugin.json the installer wrote (backend URL and token file)
@@ -118,6 +120,14 @@ def _cases(url: str) -> list[dict]:
             "rgb_float",
             precision="float",
             selection={"shape": "ellipse", "rect": [18, 10, 24, 20], "feather": 5.0},
+            plugin_json=config,
+        ),
+        # A photo-sized image with two small selected parts far apart: two regions to the backend.
+        make_case(
+            "two_regions",
+            canvas=large,
+            layers=[{"name": "Base", "size": list(large), "seed": 7}],
+            selection={"shape": "rects", "rects": TWO_REGIONS},
             plugin_json=config,
         ),
         make_case("no_selection", selection=None, plugin_json=config),
@@ -203,6 +213,21 @@ def test_gimp_decoder_gives_exact_pixels_of_a_2000px_result_fast(gimp_run):
 def test_rectangular_selection(gimp_run):
     _layer, rgba, selection = check_fill(gimp_run, "rect")
     assert np.array_equal(rgba[..., 3], selection)
+
+
+def test_two_far_apart_regions_on_a_large_image_fill_as_one_layer(gimp_run):
+    # check_fill: one new layer right above Base, at the selection's bounding box + margin, alpha
+    # > 0 exactly where selected, every layer of the user unchanged, image mode and precision too.
+    layer, rgba, crop_selection = check_fill(gimp_run, "two_regions")
+    manifest, folder = result_of(gimp_run, "two_regions")
+    assert manifest["canvas"] == manifest["canvas_after"] == [1500, 1000]
+    selection = np.asarray(Image.open(folder / "selection.png"))
+    expected = np.zeros((1000, 1500), dtype=np.uint8)
+    for x, y, w, h in TWO_REGIONS:
+        expected[y : y + h, x : x + w] = 255
+    assert np.array_equal(selection, expected)  # GIMP holds the two rectangles, hard-edged
+    assert np.array_equal(rgba[..., 3], crop_selection)  # 255 inside both, 0 everywhere else
+    assert len(manifest["after"]) == len(manifest["before"]) + 1
 
 
 def test_plugin_installed_by_the_installer_reads_its_config(gimp_run):
