@@ -47,6 +47,7 @@ __all__ = ["backend", "chroot"]  # fixtures from helpers_gimp
 
 
 TWO_REGIONS = [[40, 30, 120, 80], [1340, 890, 120, 80]]  # [x, y, w, h], top-left, bottom-right
+DETAIL_RECT = [600, 400, 300, 200]  # larger than 1.5 x the embedded model's 128 px: 2 levels
 MISSING = "imagenet-256"  # in the registry with a stable download, never fetched in tests
 
 
@@ -130,6 +131,18 @@ def _cases(url: str) -> list[dict]:
             selection={"shape": "rects", "rects": TWO_REGIONS},
             plugin_json=config,
         ),
+        # The detail argument: the same 300x200 selection worked natively and coarsely.
+        *(
+            make_case(
+                f"detail_{detail}",
+                canvas=large,
+                layers=[{"name": "Base", "size": list(large), "seed": 8}],
+                selection={"shape": "rects", "rects": [DETAIL_RECT]},
+                plugin_json=config,
+                args={"detail": detail},
+            )
+            for detail in ("native", "coarse")
+        ),
         make_case("no_selection", selection=None, plugin_json=config),
         make_case("indexed", mode="indexed", selection=rect, plugin_json=config),
         make_case("backend_down", selection=rect, plugin_json=down),
@@ -183,7 +196,22 @@ def test_procedure_is_registered_as_designed(gimp_run):
         "context-margin": "-1",
         "time-budget": "0",
         "model": "'from settings'",  # trailing: the earlier arguments keep their positions
+        "detail": "'default'",
     }
+
+
+def test_detail_argument_reaches_the_backend(gimp_run, backend):
+    """coarse: one pass at the model's size; native: also the 1:1 level, so more model calls."""
+    calls = {}
+    for detail in ("native", "coarse"):
+        manifest, _folder = result_of(gimp_run, f"detail_{detail}")
+        assert manifest["status"] == "success", manifest["error"]
+        assert len(new_items(manifest)) == 1
+    jobs = re.findall(r"done (\d+)x(\d+) \S+ model_calls=(\d+)", backend.log())
+    sized = [int(n) for w, h, n in jobs if 300 < int(w) < 700 and 200 < int(h) < 600]
+    assert len(sized) == 2, jobs  # the native job ran first, then the coarse one
+    calls["native"], calls["coarse"] = sized
+    assert calls["coarse"] < calls["native"]
 
 
 def test_model_argument_reaches_the_backend(gimp_run):

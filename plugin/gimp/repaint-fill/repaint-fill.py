@@ -66,6 +66,12 @@ PRESET_CHOICES = [
     ("balanced", "Balanced"),
     ("paper", "Paper (T=250, 10 resamplings; slow)"),
 ]
+# Detail: the backend's default (native) unless one is chosen; the backend advertises both.
+DETAIL_CHOICES = [
+    (FROM_SETTINGS, "The backend's default (native)"),
+    ("native", "Native: refine large regions to the image's own pixels"),
+    ("coarse", "Coarse: one pass at the model's size (faster, softer)"),
+]
 MAX_VARIATIONS = 8
 MAX_TIME_BUDGET = 3600  # seconds
 IMAGE_CLOSED = "The image was closed before RePaint Fill finished; nothing was done."
@@ -238,6 +244,7 @@ def fill_options(
     margin: int,
     time_budget: int = 0,
     model: Optional[str] = None,
+    detail: str = FROM_SETTINGS,
 ) -> FillOptions:
     """The user's choices; "from settings" / -1 mean the plug-in config (plugin.json, env).
 
@@ -250,6 +257,7 @@ def fill_options(
         context_margin=margin if margin >= 0 else config.context_margin,
         budget=float(time_budget) if time_budget > 0 else None,
         model=chosen_model(model),
+        detail=None if detail in (None, "", FROM_SETTINGS) else detail,
     )
 
 
@@ -295,13 +303,16 @@ def repaint_fill(
     context_margin: int,
     time_budget: int = 0,
     model: str = MODEL_FROM_SETTINGS,
+    detail: str = FROM_SETTINGS,
 ) -> None:
     """Fill the selection with RePaint; the result goes into a new layer above the active one."""
     try:
         check_image(image)
         layer = target_layer(drawables)
         config = load_config()
-        options = fill_options(config, preset, seed, variations, context_margin, time_budget, model)
+        options = fill_options(
+            config, preset, seed, variations, context_margin, time_budget, model, detail
+        )
         canvas = Rect(0, 0, image.get_width(), image.get_height())
         crop = plan_fill(selection_bbox(image), canvas, options.context_margin)
         high_bit = is_high_bit_depth(image)
@@ -405,6 +416,7 @@ register(
             MODEL_FROM_SETTINGS,
             None,
         ),
+        (PF_CHOICE, "detail", "_Detail", FROM_SETTINGS, DETAIL_CHOICES),
     ],
     [],
     repaint_fill,
