@@ -110,6 +110,24 @@ class FillPlan:
             regions.append(RegionPlan(region.region, kept, lost))
         return replace(self, regions=tuple(regions))
 
+    def with_settings(self, settings: SamplingSettings) -> FillPlan:
+        """The same regions, levels and tiles under another schedule: only the calls change
+        (the geometry does not depend on the schedule), so a budget need not plan again."""
+        schedule = settings.schedule()
+        start = refine_start(settings, self.refine_strength)
+        refined_calls = schedule.from_index(start).model_calls
+
+        def rescheduled(level: Level) -> Level:
+            if level.start_index is None:
+                return replace(level, calls_per_tile=schedule.model_calls)
+            return replace(level, start_index=start, calls_per_tile=refined_calls)
+
+        regions = tuple(
+            replace(region, levels=tuple(rescheduled(level) for level in region.levels))
+            for region in self.regions
+        )
+        return replace(self, regions=regions, settings=settings)
+
     @property
     def depth(self) -> int:
         """Most levels any region has (before anything was dropped)."""
@@ -194,7 +212,7 @@ def plan_levels(
     )  # fmt: skip
     if detail == "coarse" or max(coarse) >= max(width, height):
         return (first,)
-    start = min(settings.steps - 1, max(0, round(refine_strength * settings.steps) - 1))
+    start = refine_start(settings, refine_strength)
     calls = schedule.from_index(start).model_calls
     levels = [first]
     context = max(stride, round(native * REFINE_CONTEXT_SHARE))
@@ -207,6 +225,11 @@ def plan_levels(
         tiles = plan_tiles(size, unknown, tile_side(native, stride), native, stride)
         levels.append(Level(scale, content, window, size, tiles, start, calls))
     return tuple(levels)
+
+
+def refine_start(settings: SamplingSettings, refine_strength: float) -> int:
+    """The respaced index a refinement level starts its walk from."""
+    return min(settings.steps - 1, max(0, round(refine_strength * settings.steps) - 1))
 
 
 def refine_window(covered: np.ndarray, context: int) -> Rect:

@@ -301,3 +301,14 @@ def test_previews_are_crop_sized_and_keep_the_known_pixels() -> None:
         assert picture.shape == (*result.fills[0].shape[:2], 3)
         known = coverage[result.crop.slices] == 0
         assert (picture[known] == pixels[result.crop.slices][known]).all()
+
+
+def test_a_plan_under_another_schedule_equals_planning_with_it() -> None:
+    """The budget re-costs one plan per schedule instead of planning again."""
+    coverage = mask_with((800, 1200), (400, 300, 800, 500), (20, 20, 60, 40))
+    geometry = ModelGeometry(128, 16)
+    other = SamplingSettings(steps=50, jump_length=5, jump_n_sample=5)
+    planned = plan_fill(coverage, geometry, other, context_margin=50)
+    rescheduled = plan_fill(coverage, geometry, SHORT, context_margin=50).with_settings(other)
+    assert rescheduled == planned
+    assert rescheduled.without_finest(1) == planned.without_finest(1)
