@@ -28,13 +28,13 @@ from .denoiser import LoadedModel
 from .devices import choose_device, choose_dtype, dtype_name
 from .exceptions import FillCancelled, ImageInputError
 from .fill_plan import (
-    TILE_OVERLAP_SHARE,
     FillPlan,
     Level,
     ModelGeometry,
     RegionPlan,
     pad_to,
     plan_fill,
+    tile_overlap,
 )
 from .imaging import (
     fill_working_size,
@@ -301,8 +301,8 @@ def fill_region(
             init = pad_to(canvas[..., rows, cols], level.working_size)
         walk = schedule if level.start_index is None else schedule.from_index(level.start_index)
         denoiser = TiledDenoiser(
-            model.denoiser, level.tiles, fade=tile_fade(model.native_size), on_call=counter.add,
-            batch_tiles=tile_batch(model.device, level.tiles[0], len(seeds)),
+            model.denoiser, level.tiles, fade=tile_overlap(model.native_size, model.stride),
+            on_call=counter.add, batch_tiles=tile_batch(model.device, level.tiles[0], len(seeds)),
         )  # fmt: skip
         window_known = known[..., rows, cols]
         sample = repaint(
@@ -320,11 +320,6 @@ def fill_region(
         previous = canvas.clone()
         previous[..., rows, cols] = sample[..., : level.window.height, : level.window.width]
     return [from_model_tensor(item, crop.size) for item in previous]
-
-
-def tile_fade(native_size: int) -> int:
-    """How far tile weights fall off at the edges: the tiles' overlap."""
-    return max(1, round(native_size * TILE_OVERLAP_SHARE))
 
 
 def tile_batch(device: torch.device, tile: Rect, variations: int) -> int:

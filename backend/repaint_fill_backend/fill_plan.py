@@ -21,10 +21,9 @@ from dataclasses import dataclass, replace
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image
 
 from .choices import DEFAULT_DETAIL, DEFAULT_REFINE_STRENGTH, DETAILS
-from .imaging import fill_working_size
+from .imaging import fill_working_size, scaled_coverage
 from .presets import SamplingSettings
 from .regions import Rect, Region, find_regions, mask_bbox, plan_crop
 
@@ -250,14 +249,6 @@ def padded_size(size: tuple[int, int], stride: int) -> tuple[int, int]:
     return tuple(max(stride, math.ceil(side / stride) * stride) for side in size)  # type: ignore[return-value]
 
 
-def scaled_coverage(crop_coverage: np.ndarray, content_size: tuple[int, int]) -> np.ndarray:
-    """The crop's coverage at a level's content size (bilinear: partly covered stays covered)."""
-    if crop_coverage.shape[::-1] == tuple(content_size):
-        return crop_coverage
-    mask = Image.fromarray(crop_coverage).resize(content_size, Image.Resampling.BILINEAR)
-    return np.asarray(mask)
-
-
 def pad_to(tensor: torch.Tensor, working_size: tuple[int, int]) -> torch.Tensor:
     """Pad an (N, C, h, w) tensor at the right and bottom to ``working_size`` by reflection
     (edge replication where the content is too small to reflect)."""
@@ -284,6 +275,11 @@ def tile_starts(length: int, tile: int, overlap: int) -> list[int]:
     return [round(i * (length - tile) / (count - 1)) for i in range(count)]
 
 
+def tile_overlap(native: int, stride: int) -> int:
+    """Pixels neighbouring tiles share; also how far the blend weights fall off at a tile edge."""
+    return max(stride, round(native * TILE_OVERLAP_SHARE))
+
+
 def tile_side(native: int, stride: int) -> int:
     """The side of a level's tiles (and the largest level worked in one call)."""
     side = max(native, min(TILE_FACTOR * native, MAX_TILE_SIDE))
@@ -299,7 +295,7 @@ def plan_tiles(
     if max(width, height) <= tile:
         return (Rect(0, 0, width, height),)
     tile_w, tile_h = min(tile, width), min(tile, height)
-    overlap = max(stride, round(native * TILE_OVERLAP_SHARE))
+    overlap = tile_overlap(native, stride)
     tiles = []
     for y in tile_starts(height, tile_h, overlap):
         for x in tile_starts(width, tile_w, overlap):

@@ -79,12 +79,16 @@ def working_size(crop_size: tuple[int, int], native_size: int, stride: int) -> t
     )
 
 
+def scaled_coverage(coverage: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Coverage scaled to ``size`` (w, h), bilinear: a partly covered pixel stays covered."""
+    if coverage.shape[::-1] == tuple(size):
+        return coverage
+    return np.asarray(Image.fromarray(coverage).resize(size, Image.Resampling.BILINEAR))
+
+
 def known_share(coverage: np.ndarray, size: tuple[int, int]) -> float:
     """Share of pixels still fully known (coverage 0) after scaling the mask to ``size``."""
-    if coverage.shape[::-1] != size:
-        mask = Image.fromarray(coverage).resize(size, Image.Resampling.BILINEAR)
-        coverage = np.asarray(mask)
-    return float(np.mean(coverage == 0))
+    return float(np.mean(scaled_coverage(coverage, size) == 0))
 
 
 def fill_working_size(crop_coverage: np.ndarray, native_size: int, stride: int) -> tuple[int, int]:
@@ -118,8 +122,7 @@ def to_model_tensors(
         crop_rgb[~known_pixels] = crop_rgb[known_pixels].mean(axis=0).round().astype(np.uint8)
     image = Image.fromarray(crop_rgb).resize(size, Image.Resampling.LANCZOS)
     known = torch.from_numpy(np.asarray(image, dtype=np.float32) / 127.5 - 1.0)
-    mask = Image.fromarray(crop_coverage).resize(size, Image.Resampling.BILINEAR)
-    keep_mask = torch.from_numpy((np.asarray(mask) == 0).astype(np.float32))
+    keep_mask = torch.from_numpy((scaled_coverage(crop_coverage, size) == 0).astype(np.float32))
     return known.permute(2, 0, 1)[None], keep_mask[None, None]
 
 
