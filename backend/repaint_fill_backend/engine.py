@@ -219,11 +219,11 @@ def run_plan(
     seeds = [base_seed + i for i in range(request.variations)]
     crop = bounding_crop([region.region for region in plan.regions])
     canvases = [rgb[crop.slices].copy() for _ in seeds]
-    counter = CallCounter(plan.model_calls, callback)
+    progress = PlanProgress(plan.model_calls, callback)
     for region_plan in plan.regions:
         place = region_plan.region.crop.relative_to(crop)
         preview = _region_preview(on_preview, canvases[0], crop, place, coverage, region_plan)
-        fills = fill_region(model, rgb, coverage, region_plan, plan.settings, seeds, counter,
+        fills = fill_region(model, rgb, coverage, region_plan, plan.settings, seeds, progress,
                             preview)  # fmt: skip
         for canvas, fill in zip(canvases, fills):
             canvas[place.slices] = fill
@@ -252,7 +252,7 @@ def finest_working_size(plan: FillPlan) -> tuple[int, int]:
     return max(sizes, key=lambda size: size[0] * size[1])
 
 
-class CallCounter:
+class PlanProgress:
     """Progress over the whole plan: counts model calls and reports each to the callback."""
 
     def __init__(self, total: int, callback: StepCallback | None):
@@ -274,7 +274,7 @@ def fill_region(
     plan: RegionPlan,
     settings: SamplingSettings,
     seeds: list[int],
-    counter: CallCounter,
+    progress: PlanProgress,
     on_level_preview: LevelPreview | None = None,
 ) -> list[np.ndarray]:
     """One region, coarse to fine; returns one crop-sized (H, W, 3) uint8 fill per seed."""
@@ -302,7 +302,7 @@ def fill_region(
         walk = schedule if level.start_index is None else schedule.from_index(level.start_index)
         denoiser = TiledDenoiser(
             model.denoiser, level.tiles, fade=tile_overlap(model.native_size, model.stride),
-            on_call=counter.add, batch_tiles=tile_batch(model.device, level.tiles[0], len(seeds)),
+            on_call=progress.add, batch_tiles=tile_batch(model.device, level.tiles[0], len(seeds)),
         )  # fmt: skip
         window_known = known[..., rows, cols]
         sample = repaint(
