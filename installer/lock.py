@@ -4,9 +4,10 @@
     python installer/lock.py [--torch 2.13.0]
 
 pip resolves (``pip install --dry-run --report``, nothing is installed) torch plus the backend
-for lock.txt, then the test and benchmark extras constrained by lock.txt for lock-dev.txt, so the
-two agree on every package they share. Both are pip constraints files: scripts/setup-dev.sh (CI)
-installs with ``-c requirements/lock-dev.txt``, the installer with ``-c requirements/lock.txt``.
+for lock.txt, then the test extra and the developer tools (tools/: benchmarks, training)
+constrained by lock.txt for lock-dev.txt, so the two agree on every package they share. Both
+are pip constraints files: scripts/setup-dev.sh (CI) installs with ``-c requirements/lock-dev.txt``,
+the installer with ``-c requirements/lock.txt``.
 Run it with the Python the lock is for (recorded in the header): wheels differ per version.
 
 torch is pinned by version only (``torch==X`` admits every build of X: +cpu, +cu128, +rocm...);
@@ -30,7 +31,9 @@ ROOT = Path(__file__).resolve().parents[1]
 LOCK = ROOT / "requirements" / "lock.txt"
 DEV_LOCK = ROOT / "requirements" / "lock-dev.txt"
 PROJECT = "repaint-fill"
-DEV_EXTRAS = "test,bench"
+DEV_EXTRAS = "test"
+TOOLS = ROOT / "tools"  # the developer tools' own project: in the dev lock, never in lock.txt
+TOOLS_PROJECT = "repaint-fill-tools"
 DEFAULT_TORCH = "2.13.0"
 # Installed with each torch build at the versions that build names; not ours to pin.
 BUILD_SPECIFIC = re.compile(r"^(nvidia-.*|triton|pytorch-triton.*|cuda-.*)$")
@@ -84,10 +87,11 @@ def resolve(requirements: Sequence[str], constraints: Path | None = None) -> dic
 
 
 def pins_to_keep(resolved: Mapping[str, str]) -> dict[str, str]:
-    """Drop the project itself and the build-specific packages; torch without its build label."""
+    """Drop the project's own packages and the build-specific ones; torch without its build
+    label."""
     kept = {}
     for name, version in resolved.items():
-        if name == PROJECT or BUILD_SPECIFIC.match(name):
+        if name in (PROJECT, TOOLS_PROJECT) or BUILD_SPECIFIC.match(name):
             continue
         kept[name] = version.split("+")[0] if name == "torch" else version
     return dict(sorted(kept.items()))
@@ -113,9 +117,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     runtime = pins_to_keep(resolve([torch, str(ROOT)]))
     LOCK.parent.mkdir(parents=True, exist_ok=True)
     LOCK.write_text(lock_text(runtime, "The backend's pinned dependencies"), encoding="utf-8")
-    dev = pins_to_keep(resolve([torch, f"{ROOT}[{DEV_EXTRAS}]"], constraints=LOCK))
+    dev = pins_to_keep(resolve([torch, f"{ROOT}[{DEV_EXTRAS}]", str(TOOLS)], constraints=LOCK))
     DEV_LOCK.write_text(
-        lock_text(dev, "Development and CI: lock.txt plus the test and bench extras"),
+        lock_text(dev, "Development and CI: lock.txt plus the test extra and the tools"),
         encoding="utf-8",
     )
     print(f"{LOCK}: {len(runtime)} pins\n{DEV_LOCK}: {len(dev)} pins")

@@ -1,4 +1,6 @@
-"""The `repaint-fill` command: fill, expand, example, models, download, serve, train.
+"""The `repaint-fill` command: fill, expand, example, models, download, serve, train, bench.
+
+`train` and `bench` come from the developer tools package (tools/, not installed for users).
 
 User errors print one line that says what is wrong and what to do, and exit 2; never a traceback.
 The parser is built from torch-free modules and each subcommand imports what it needs when it
@@ -38,12 +40,18 @@ if TYPE_CHECKING:
 USER_ERRORS = (ImageInputError, ModelError, DeviceError, ScheduleError)
 # Subcommands whose modules carry their own arguments (add_<stem>_arguments / run_<stem>) and
 # may be missing from an installation: name -> (help, module, stem). Their modules load only
-# when that subcommand is the one run.
+# when that subcommand is the one run. `train` and `bench` live in the developer tools package
+# (tools/, repaint_fill_tools), which the installer neither installs nor ships.
 OPTIONAL_COMMANDS = {
-    "serve": ("serve the HTTP API", "server", "serve"),
-    "train": ("train a model", "training.train", "train"),
-    "bench": ("run the benchmarks", "bench", "bench"),
+    "serve": ("serve the HTTP API", "repaint_fill_backend.server", "serve"),
+    "train": ("train a model (developer tools)", "repaint_fill_tools.training.train", "train"),
+    "bench": ("run the benchmarks (developer tools)", "repaint_fill_tools.bench", "bench"),
 }
+TOOLS_PACKAGE = "repaint_fill_tools"
+TOOLS_MISSING = (
+    "the developer tools are not installed; from a source checkout: `pip install -e tools`, "
+    "part of the developer set-up `bash scripts/setup-dev.sh`"
+)
 # Commands that never load diffusers, so its log level is left alone (setting it imports it).
 WITHOUT_DIFFUSERS = ("models", "download")
 # `download` of a model a program may not fetch: the steps are printed, the user acts.
@@ -163,19 +171,18 @@ def _chosen_command(argv: Sequence[str]) -> str | None:
 def _add_optional_arguments(
     sub: argparse.ArgumentParser, name: str, module: str, stem: str
 ) -> None:
-    """Import an optional command's module and let it add its arguments and handler."""
+    """Import an optional command's module and let it add its arguments and handler; if it
+    cannot be imported, exit 2 with one line that says why (whatever the arguments, --help too:
+    the bare subparser would only call them unknown)."""
     try:
-        owner = import_module(f"{__package__}.{module}")
+        owner = import_module(module)
     except ImportError as error:
-        missing = str(error)
-        sub.set_defaults(handler=lambda _args: _unavailable(name, missing))
-        return
+        missing = getattr(error, "name", None) or ""
+        reason = TOOLS_MISSING if missing.partition(".")[0] == TOOLS_PACKAGE else str(error)
+        sub.exit(2, f"repaint-fill: error: `{name}` is not available in this installation "
+                    f"({reason})\n")  # fmt: skip
     getattr(owner, f"add_{stem}_arguments")(sub)
     sub.set_defaults(handler=getattr(owner, f"run_{stem}"))
-
-
-def _unavailable(name: str, reason: str) -> int:
-    raise UserError(f"`{name}` is not available in this installation ({reason})")
 
 
 def output_paths(output: Path, variations: int) -> list[Path]:

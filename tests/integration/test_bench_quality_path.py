@@ -9,10 +9,10 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from helpers_backend import gradient_image, save_tiny_unet  # noqa: E402
-from repaint_fill_backend.bench.quality import Sample, fill_samples  # noqa: E402
 from repaint_fill_backend.engine import Engine, FillRequest  # noqa: E402
 from repaint_fill_backend.imaging import composite  # noqa: E402
 from repaint_fill_backend.presets import SamplingSettings  # noqa: E402
+from repaint_fill_tools.bench.quality import Sample, fill_samples  # noqa: E402
 
 SETTINGS = SamplingSettings(steps=6, jump_length=2, jump_n_sample=2)
 

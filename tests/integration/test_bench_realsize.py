@@ -14,7 +14,7 @@ from helpers_backend import gradient_image, save_tiny_unet  # noqa: E402
 from repaint_fill_backend.engine import Engine  # noqa: E402
 
 pytest.importorskip("cv2")
-from repaint_fill_backend.bench.realsize import run_realsize  # noqa: E402
+from repaint_fill_tools.bench.realsize import run_realsize  # noqa: E402
 
 
 def test_realsize_section_writes_table_json_and_sheet(tmp_path):

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 from repaint_fill_backend.models import embedded_model_dir
-from repaint_fill_backend.training.data import TRAINING_IMAGES, VALIDATION_ONLY
+from repaint_fill_tools.training.data import TRAINING_IMAGES, VALIDATION_ONLY
 
 MAX_WEIGHTS_BYTES = 25 * 1024 * 1024
 

@@ -27,12 +27,22 @@ print(json.dumps({{"code": code, "loaded": loaded}}), file=sys.stderr)
 """
 
 
-def run_cli(*args: str) -> tuple[dict, str]:
+# An installation without the developer tools (the installer's): their package cannot be imported.
+WITHOUT_TOOLS = "import sys\nsys.modules['repaint_fill_tools'] = None\n"
+
+
+def run_cli(*args: str, prelude: str = "") -> tuple[dict, str]:
+    outcome, stdout, _ = run_cli_with_stderr(*args, prelude=prelude)
+    return outcome, stdout
+
+
+def run_cli_with_stderr(*args: str, prelude: str = "") -> tuple[dict, str, list[str]]:
     done = subprocess.run(
-        [sys.executable, "-c", WRAPPER.format(heavy=HEAVY), *args],
+        [sys.executable, "-c", prelude + WRAPPER.format(heavy=HEAVY), *args],
         capture_output=True, text=True, timeout=120,
     )  # fmt: skip
-    return json.loads(done.stderr.strip().splitlines()[-1]), done.stdout
+    lines = done.stderr.strip().splitlines()
+    return json.loads(lines[-1]), done.stdout, lines[:-1]
 
 
 @pytest.mark.parametrize("args", [["models"], ["models", "--markdown"], ["--help"]])
@@ -54,6 +64,29 @@ def test_a_chosen_optional_command_gets_its_own_arguments():
     assert outcome["code"] == 0
     assert "--queue-size" in stdout  # added by the server's module, imported for `serve` only
     assert "fastapi" in outcome["loaded"] or "uvicorn" in outcome["loaded"]
+
+
+@pytest.mark.parametrize(
+    "args", [["bench"], ["bench", "--quick"], ["bench", "--help"], ["train", "--out", "x"]]
+)
+def test_bench_and_train_without_the_tools_say_in_one_line_how_to_install_them(args):
+    outcome, stdout, errors = run_cli_with_stderr(*args, prelude=WITHOUT_TOOLS)
+    assert outcome == {"code": 2, "loaded": []} and stdout == ""
+    (line,) = errors
+    assert line.startswith(f"repaint-fill: error: `{args[0]}` is not available"), line
+    assert "pip install -e tools" in line and "bash scripts/setup-dev.sh" in line
+
+
+def test_the_top_level_help_lists_bench_and_train_without_the_tools():
+    outcome, stdout = run_cli("--help", prelude=WITHOUT_TOOLS)
+    assert outcome == {"code": 0, "loaded": []}
+    assert "bench" in stdout and "train" in stdout
+
+
+def test_bench_and_train_get_their_arguments_from_the_tools():
+    for command, option in (("bench", "--quick"), ("train", "--init-from")):
+        outcome, stdout = run_cli(command, "--help")
+        assert outcome["code"] == 0 and option in stdout
 
 
 def test_fill_help_lists_the_shared_choices_without_torch():

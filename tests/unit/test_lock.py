@@ -1,4 +1,5 @@
-"""requirements/lock*.txt (installer/lock.py) pin every dependency pyproject.toml declares."""
+"""requirements/lock*.txt (installer/lock.py) pin every dependency the pyproject.toml files
+declare: the backend's (lock.txt) and, for development, the tools' too (lock-dev.txt)."""
 
 from __future__ import annotations
 
@@ -13,25 +14,34 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from helpers_installer import REPO, import_installer_modules  # noqa: E402
 
 import_installer_modules()
-from lock import DEV_EXTRAS, normalise, read_lock  # noqa: E402
+from lock import DEV_EXTRAS, TOOLS, normalise, read_lock  # noqa: E402
 
 PROJECT = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+TOOLS_PROJECT = tomllib.loads((TOOLS / "pyproject.toml").read_text(encoding="utf-8"))["project"]
 STALE = "the lock is stale: run `python installer/lock.py` after changing pyproject.toml"
 
 
-def _requirements(extras: str | None = None) -> list[Requirement]:
+def _tools_requirements() -> list[Requirement]:
+    """The developer tools' dependencies besides the backend itself."""
+    declared = [Requirement(text) for text in TOOLS_PROJECT["dependencies"]]
+    return [r for r in declared if normalise(r.name) != normalise(PROJECT["name"])]
+
+
+def _requirements(extras: str | None = None, tools: bool = False) -> list[Requirement]:
     declared = list(PROJECT["dependencies"])
     for extra in (extras or "").split(","):
         declared += PROJECT["optional-dependencies"].get(extra, []) if extra else []
-    return [Requirement(text) for text in declared]
+    return [Requirement(text) for text in declared] + (_tools_requirements() if tools else [])
 
 
 @pytest.mark.parametrize(
-    "lock, extras", [("lock.txt", None), ("lock-dev.txt", DEV_EXTRAS)], ids=["backend", "dev"]
+    "lock, extras, tools",
+    [("lock.txt", None, False), ("lock-dev.txt", DEV_EXTRAS, True)],
+    ids=["backend", "dev"],
 )
-def test_lock_pins_every_declared_dependency_within_its_range(lock: str, extras) -> None:
+def test_lock_pins_every_declared_dependency_within_its_range(lock: str, extras, tools) -> None:
     pins = read_lock(REPO / "requirements" / lock).pins
-    for requirement in _requirements(extras):
+    for requirement in _requirements(extras, tools):
         name = normalise(requirement.name)
         assert name in pins, f"{lock} has no pin for {requirement}: {STALE}"
         assert requirement.specifier.contains(pins[name], prereleases=True), (
@@ -44,3 +54,13 @@ def test_dev_lock_agrees_with_the_backend_lock() -> None:
     dev = read_lock(REPO / "requirements" / "lock-dev.txt")
     assert {name: dev.pins.get(name) for name in backend.pins} == backend.pins
     assert backend.pins["torch"] == "2.13.0" and backend.python == dev.python
+
+
+def test_the_tools_depend_on_the_backend_and_its_lock_pins_none_of_their_own() -> None:
+    names = {normalise(Requirement(text).name) for text in TOOLS_PROJECT["dependencies"]}
+    assert normalise(PROJECT["name"]) in names
+    backend = read_lock(REPO / "requirements" / "lock.txt").pins
+    only_tools = {normalise(r.name) for r in _tools_requirements()} - {
+        normalise(r.name) for r in _requirements()
+    }
+    assert only_tools and not only_tools & set(backend)

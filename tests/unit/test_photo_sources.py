@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 
 import pytest
-from repaint_fill_backend.training import photo_sources
+from repaint_fill_tools.training import photo_sources
 
 ALLOWED_LICENCES = {
     "public-domain",

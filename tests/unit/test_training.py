@@ -19,16 +19,16 @@ pytest.importorskip("skimage")
 pytest.importorskip("matplotlib")
 
 from diffusers import DDPMScheduler, UNet2DModel  # noqa: E402
-from repaint_fill_backend.training import data  # noqa: E402
-from repaint_fill_backend.training.checkpoint import (  # noqa: E402
+from repaint_fill_tools.training import data  # noqa: E402
+from repaint_fill_tools.training.checkpoint import (  # noqa: E402
     CHECKPOINT_NAME,
     export_diffusers,
 )
-from repaint_fill_backend.training.model import (  # noqa: E402
+from repaint_fill_tools.training.model import (  # noqa: E402
     linear_alphas_cumprod,
     parameter_count,
 )
-from repaint_fill_backend.training.train import (  # noqa: E402
+from repaint_fill_tools.training.train import (  # noqa: E402
     TrainConfig,
     diffusion_loss,
     export_run,

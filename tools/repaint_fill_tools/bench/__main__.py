@@ -1,4 +1,4 @@
-"""`python -m repaint_fill_backend.bench` = `repaint-fill bench` (same options)."""
+"""`python -m repaint_fill_tools.bench` = `repaint-fill bench` (same options)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Real-size benchmark: photos of 1024 px, holes at native scale, ours (native, coarse) vs OpenCV.
 
-``python -m repaint_fill_backend.bench.realsize --photos DIR/val`` (or ``repaint-fill bench
+``python -m repaint_fill_tools.bench.realsize --photos DIR/val`` (or ``repaint-fill bench
 --realsize-photos DIR/val``) fills a centred box (1/4 of the long side), an ellipse and five
 36 px strokes in every photo, with ``detail=native`` and ``coarse`` and each preset asked for,
 beside OpenCV's Telea and NS and the ground truth sent through the coarse working size. It
@@ -23,11 +23,16 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image, ImageDraw
+from repaint_fill_backend.engine import Engine, FillRequest, run_plan
+from repaint_fill_backend.fill_plan import (
+    DEFAULT_REFINE_STRENGTH,
+    NATIVE_FACTOR,
+    ModelGeometry,
+    plan_fill,
+)
+from repaint_fill_backend.imaging import composite, open_image, to_rgb8
+from repaint_fill_backend.presets import PRESETS
 
-from ..engine import Engine, FillRequest, run_plan
-from ..fill_plan import DEFAULT_REFINE_STRENGTH, NATIVE_FACTOR, ModelGeometry, plan_fill
-from ..imaging import composite, open_image, to_rgb8
-from ..presets import PRESETS
 from .metrics import score_fill
 
 LONG_SIDE = 1024
@@ -325,7 +330,7 @@ def run_realsize(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m repaint_fill_backend.bench.realsize")
+    parser = argparse.ArgumentParser(prog="python -m repaint_fill_tools.bench.realsize")
     parser.add_argument("--photos", type=Path, required=True, help="folder of validation photos")
     parser.add_argument("--limit", type=int, default=4, help="use the first N photos")
     parser.add_argument("--presets", default="fast", help="comma-separated presets")

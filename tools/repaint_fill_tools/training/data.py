@@ -155,7 +155,7 @@ def photo_files(folder: Path, split: str) -> list[Path]:
     if not directory.is_dir():
         raise FileNotFoundError(
             f"{directory}: no photos; fetch them with "
-            f"python -m repaint_fill_backend.training.photo_sources --out {folder}"
+            f"python -m repaint_fill_tools.training.photo_sources --out {folder}"
         )
     return sorted(p for p in directory.iterdir() if p.suffix.lower() in PHOTO_SUFFIXES)
 

@@ -1,6 +1,6 @@
 """Train the embedded DDPM: epsilon prediction, linear betas, AdamW, EMA; resumable; exportable.
 
-Run as ``repaint-fill train --out DIR ...`` (or ``python -m repaint_fill_backend.training.train``).
+Run as ``repaint-fill train --out DIR ...`` (or ``python -m repaint_fill_tools.training.train``).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from repaint_fill_backend.training.checkpoint import (
+from repaint_fill_tools.training.checkpoint import (
     CHECKPOINT_NAME,
     TrainState,
     export_diffusers,
@@ -28,20 +28,20 @@ from repaint_fill_backend.training.checkpoint import (
     restore_state,
     save_checkpoint,
 )
-from repaint_fill_backend.training.data import (
+from repaint_fill_tools.training.data import (
     CropSettings,
     ImagePyramid,
     load_training_pyramids,
     sample_batch,
 )
-from repaint_fill_backend.training.loss import diffusion_loss
-from repaint_fill_backend.training.model import build_unet, linear_alphas_cumprod, parameter_count
+from repaint_fill_tools.training.loss import diffusion_loss
+from repaint_fill_tools.training.model import build_unet, linear_alphas_cumprod, parameter_count
 
 # Fail at import (the CLI then reports `train` as unavailable) rather than mid-run; find_spec is
 # cheap, unlike importing scikit-image and matplotlib on every `repaint-fill` start.
 _MISSING = [name for name in ("skimage", "matplotlib") if importlib.util.find_spec(name) is None]
 if _MISSING:
-    raise ImportError(f"training needs {', '.join(_MISSING)}: pip install 'repaint-fill[train]'")
+    raise ImportError(f"training needs {', '.join(_MISSING)}: pip install -e tools")
 
 RUN_INFO_NAME = "run_info.json"
 LOSS_PLOT_NAME = "loss.png"
@@ -266,7 +266,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
 
 def export_run(run_dir: Path, export_dir: Path) -> Path:
     """Export a run's EMA weights to ``export_dir`` with its model card and loss curve."""
-    from repaint_fill_backend.training.model_card import write_model_card
+    from repaint_fill_tools.training.model_card import write_model_card
 
     payload = load_checkpoint_payload(run_dir)
     export_diffusers(payload["model_config"], payload["ema"], export_dir)

@@ -13,9 +13,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 from PIL import Image
-
-from ..denoiser import LoadedModel
-from ..engine import (
+from repaint_fill_backend.denoiser import LoadedModel
+from repaint_fill_backend.engine import (
     FillRequest,
     PreparedFill,
     plan_request,
@@ -24,8 +23,9 @@ from ..engine import (
     run_plan,
     sample_batch,
 )
-from ..imaging import composite
-from ..presets import SamplingSettings
+from repaint_fill_backend.imaging import composite
+from repaint_fill_backend.presets import SamplingSettings
+
 from .masks import MASKS
 from .metrics import FillScores, score_fill
 

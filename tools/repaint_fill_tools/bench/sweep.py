@@ -9,10 +9,10 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw
+from repaint_fill_backend.budget import CurvePoint, choose_schedule, estimate_seconds
+from repaint_fill_backend.denoiser import LoadedModel
+from repaint_fill_backend.presets import SamplingSettings
 
-from ..budget import CurvePoint, choose_schedule, estimate_seconds
-from ..denoiser import LoadedModel
-from ..presets import SamplingSettings
 from .quality import MethodResult, Sample, fill_samples, opencv_fill, run_method, summarise
 
 

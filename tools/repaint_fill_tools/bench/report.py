@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from ..presets import PRESETS
+from repaint_fill_backend.presets import PRESETS
 
 # Published GPU figures for RePaint's own models (guided-diffusion architecture, 552.8M params).
 GPU_FIGURES = (
@@ -42,10 +42,10 @@ def count_flops() -> tuple[float, float]:
     """GFLOP per call at 256x256 of the 552M guided-diffusion UNet and the celebahq config."""
     import torch
     from diffusers import UNet2DModel
+    from repaint_fill_backend.guided_diffusion.config import GuidedDiffusionConfig
+    from repaint_fill_backend.guided_diffusion.loading import build_on_meta
     from torch.utils.flop_counter import FlopCounterMode
 
-    from ..guided_diffusion.config import GuidedDiffusionConfig
-    from ..guided_diffusion.loading import build_on_meta
     from .common import CELEBAHQ_UNET_CONFIG
 
     results = []

@@ -23,9 +23,9 @@ from contextlib import nullcontext
 from dataclasses import asdict, dataclass, replace
 
 import torch
+from repaint_fill_backend.sampler import DDPMStep, repaint
+from repaint_fill_backend.schedule import diffusion_tables, expected_model_calls, jump_schedule
 
-from ..sampler import DDPMStep, repaint
-from ..schedule import diffusion_tables, expected_model_calls, jump_schedule
 from .common import CallCounter, ModelSpec, build_unet, our_denoiser, training_betas
 
 # Runner names. "bf16" for ours = bf16 weights in channels-last layout through our adapter; the
@@ -305,7 +305,7 @@ def probe_memory(case: SpeedCase, runner: str, threads: int) -> float | None:
     short = SpeedCase(case.spec, case.size, case.batch, 2, 1, 1, 1, (runner,))
     payload = json.dumps({"case": _case_to_dict(short), "runner": runner, "threads": threads})
     result = subprocess.run(
-        [sys.executable, "-m", "repaint_fill_backend.bench.speed", "--probe", payload],
+        [sys.executable, "-m", "repaint_fill_tools.bench.speed", "--probe", payload],
         capture_output=True,
         text=True,
         timeout=1800,

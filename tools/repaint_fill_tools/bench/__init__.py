@@ -1,6 +1,6 @@
 """Benchmarks (`repaint-fill bench`) and the time budget (`fill --budget`).
 
-Heavy dependencies (OpenCV, scikit-image, scikit-learn, matplotlib: the [bench] extra) are
+Heavy dependencies (OpenCV, scikit-image, scikit-learn, matplotlib: the tools' own) are
 imported only inside the modules that need them; importing this package costs nothing.
 """
 

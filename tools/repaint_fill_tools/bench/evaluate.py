@@ -12,12 +12,12 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image
+from repaint_fill_backend.budget import curve_path, measure_seconds_per_call
+from repaint_fill_backend.denoiser import LoadedModel
+from repaint_fill_backend.devices import dtype_name
+from repaint_fill_backend.engine import Engine, FillRequest, plan_work
+from repaint_fill_backend.presets import PRESETS
 
-from ..budget import curve_path, measure_seconds_per_call
-from ..denoiser import LoadedModel
-from ..devices import dtype_name
-from ..engine import Engine, FillRequest, plan_work
-from ..presets import PRESETS
 from .common import our_denoiser
 from .masks import box
 from .quality import (

@@ -11,7 +11,7 @@ import diffusers
 import torch
 from diffusers import DDPMScheduler, UNet2DModel
 
-from repaint_fill_backend.training.model import BETA_END, BETA_START, TRAIN_TIMESTEPS
+from repaint_fill_tools.training.model import BETA_END, BETA_START, TRAIN_TIMESTEPS
 
 CHECKPOINT_NAME = "checkpoint.pt"
 

@@ -1,7 +1,8 @@
 """Held-out check of two or more UNets on the same crops: training vs validation epsilon MSE.
 
-    python -m repaint_fill_backend.training.compare --photos /work/data/photos \
-        backend/repaint_fill_backend/weights/embedded backend/.../training/resume/embedded-v2
+    python -m repaint_fill_tools.training.compare --photos /work/data/photos \
+        backend/repaint_fill_backend/weights/embedded \
+        tools/repaint_fill_tools/training/resume/embedded-v2
 
 Every model sees the same 128 fixed crops at every scale (``evaluate.mean_loss``) of the training
 images (bundled + the photos' ``train`` split) and of the held-out photos (scikit-learn's two +
@@ -16,12 +17,12 @@ from pathlib import Path
 import torch
 from diffusers import UNet2DModel
 
-from repaint_fill_backend.training.data import load_training_pyramids
-from repaint_fill_backend.training.evaluate import load_validation_images, mean_loss
+from repaint_fill_tools.training.data import load_training_pyramids
+from repaint_fill_tools.training.evaluate import load_validation_images, mean_loss
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m repaint_fill_backend.training.compare")
+    parser = argparse.ArgumentParser(prog="python -m repaint_fill_tools.training.compare")
     parser.add_argument("models", nargs="+", type=Path, help="diffusers model folders")
     parser.add_argument("--photos", type=Path, required=True, help="photo_sources output folder")
     parser.add_argument("--threads", type=int, default=1)

@@ -12,16 +12,16 @@ from typing import Any
 import torch
 from diffusers import UNet2DModel
 
-from repaint_fill_backend.training.data import TRAINING_IMAGES, VALIDATION_ONLY
-from repaint_fill_backend.training.evaluate import train_vs_held_out
-from repaint_fill_backend.training.model import (
+from repaint_fill_tools.training.data import TRAINING_IMAGES, VALIDATION_ONLY
+from repaint_fill_tools.training.evaluate import train_vs_held_out
+from repaint_fill_tools.training.model import (
     BETA_END,
     BETA_START,
     DESIGN_FORWARD_128_SECONDS,
     DESIGN_TRAIN_STEP_64_SECONDS,
     TRAIN_TIMESTEPS,
 )
-from repaint_fill_backend.training.photo_sources import RESERVED_PACKAGES, load_manifest
+from repaint_fill_tools.training.photo_sources import RESERVED_PACKAGES, load_manifest
 
 WEIGHTS_FILE = "unet/diffusion_pytorch_model.safetensors"
 
@@ -61,7 +61,7 @@ def _photos_section(photos_used: bool) -> list[str]:
     counts = Counter((entry["package"], entry["licence"]) for entry in train)
     lines = [
         f"Plus {len(train)} photographs from pinned Debian packages, fetched and checked by "
-        "`python -m repaint_fill_backend.training.photo_sources --out DIR` (the manifest "
+        "`python -m repaint_fill_tools.training.photo_sources --out DIR` (the manifest "
         "`training/photo_manifest.json` records package, version, path, sha256, licence and "
         "author of every file). Held out, never trained on: the manifest's "
         f"{len(held_out)} `val` photos (packages "

@@ -8,7 +8,7 @@ those are read with the small reader below (the manifest's ``member`` is the pat
 
 Re-running with the outputs present only re-checks their checksums (``OUT/checksums.json``).
 
-    python -m repaint_fill_backend.training.photo_sources --out /work/data/photos
+    python -m repaint_fill_tools.training.photo_sources --out /work/data/photos
 """
 
 from __future__ import annotations

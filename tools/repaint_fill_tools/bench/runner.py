@@ -13,9 +13,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from repaint_fill_backend.devices import choose_dtype, configure_threads
+from repaint_fill_backend.models import ModelError, load_model
 
-from ..devices import choose_dtype, configure_threads
-from ..models import ModelError, load_model
 from .common import ModelSpec, celebahq_spec, embedded_spec, machine_info, tiny_spec
 from .speed import (
     ALL_RUNNERS,
@@ -48,7 +48,7 @@ class Plan:
 
 def make_plan(args: argparse.Namespace, model_folder: Path) -> Plan:
     from .masks import MASKS
-    from .sweep import FULL_SWEEP  # noqa: F401  (fail early if the [bench] modules are broken)
+    from .sweep import FULL_SWEEP  # noqa: F401  (fail early if the bench modules are broken)
 
     if args.quick:
         spec = ModelSpec("tiny (random init)", folder=str(model_folder))

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import torch
 
-from repaint_fill_backend.training.data import (
+from repaint_fill_tools.training.data import (
     CropSettings,
     ImagePyramid,
     build_pyramid,
@@ -19,8 +19,8 @@ from repaint_fill_backend.training.data import (
     photo_files,
     sample_batch,
 )
-from repaint_fill_backend.training.loss import diffusion_loss
-from repaint_fill_backend.training.model import linear_alphas_cumprod
+from repaint_fill_tools.training.loss import diffusion_loss
+from repaint_fill_tools.training.model import linear_alphas_cumprod
 
 
 def load_validation_images(photo_folder: Path | None = None) -> list[ImagePyramid] | None:

@@ -1,6 +1,6 @@
 """What the benchmarks share: the models they run, how a UNet becomes our denoiser, the machine.
 
-Only torch, numpy and diffusers here; the heavy [bench] extras are imported where they are used.
+Only torch, numpy and diffusers here; the heavy bench dependencies are imported where used.
 """
 
 from __future__ import annotations
@@ -15,15 +15,14 @@ from typing import Any
 
 import numpy as np
 import torch
-
-from ..models import (
+from repaint_fill_backend.models import (
     DiffusersUNetDenoiser,
     _unet_folder,
     embedded_model_dir,
     read_scheduler_config,
     training_betas_from_config,
 )
-from ..schedule import linear_betas
+from repaint_fill_backend.schedule import linear_betas
 
 # google/ddpm-ema-celebahq-256's UNet configuration (113.7M parameters); random-initialised here
 # because nothing can be downloaded on these machines. Weights do not change the speed.
