@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -60,6 +61,19 @@ def test_release_is_no_checkout_and_carries_wheel_and_lock(release: Path) -> Non
     assert "repaint_fill_backend/cli.py" in names
     assert "repaint_fill_backend/weights/embedded/unet/config.json" in names
     assert "repaint_fill_backend/downloads.py" in names
+
+
+def test_release_ships_no_benchmarks_or_training(release: Path) -> None:
+    # They are the developer tools (tools/, repaint_fill_tools): not in the wheel, not beside it.
+    (wheel,) = (release / "dist").glob("repaint_fill-*.whl")
+    with zipfile.ZipFile(wheel) as contents:
+        in_wheel = contents.namelist()
+    in_release = [path.relative_to(release).as_posix() for path in release.rglob("*")]
+    developer_only = re.compile(r"repaint_fill_tools|(^|/)(bench|training)(/|\.py$)")
+    shipped = [name for name in in_wheel + in_release if developer_only.search(name)]
+    assert not shipped, shipped
+    assert "repaint_fill_backend/budget.py" in in_wheel  # what the runtime keeps of the bench's
+    assert "repaint_fill_backend/quality_curve.json" in in_wheel
 
 
 def test_unpacked_release_installs_the_plugins_with_skip_backend(
