@@ -11,7 +11,7 @@ python3 -m venv .venv
 . .venv/bin/activate
 python -m pip install --quiet --upgrade pip
 python -m pip install --quiet -c requirements/lock-dev.txt "${TORCH_SPEC:-torch==2.13.0}" \
-    -e '.[test]' -e tools
+    -e '.[test]' -e ./tools
 # OpenAI's MIT guided-diffusion code, only to check our own UNet against it in one test;
 # --no-deps keeps it from touching the pinned torch.
 python -m pip install --quiet --no-deps guided-diffusion-sdk==1.0.0

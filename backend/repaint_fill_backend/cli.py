@@ -49,7 +49,7 @@ OPTIONAL_COMMANDS = {
 }
 TOOLS_PACKAGE = "repaint_fill_tools"
 TOOLS_MISSING = (
-    "the developer tools are not installed; from a source checkout: `pip install -e tools`, "
+    "the developer tools are not installed; from a source checkout: `pip install -e ./tools`, "
     "part of the developer set-up `bash scripts/setup-dev.sh`"
 )
 # Commands that never load diffusers, so its log level is left alone (setting it imports it).

@@ -74,7 +74,7 @@ def test_bench_and_train_without_the_tools_say_in_one_line_how_to_install_them(a
     assert outcome == {"code": 2, "loaded": []} and stdout == ""
     (line,) = errors
     assert line.startswith(f"repaint-fill: error: `{args[0]}` is not available"), line
-    assert "pip install -e tools" in line and "bash scripts/setup-dev.sh" in line
+    assert "pip install -e ./tools" in line and "bash scripts/setup-dev.sh" in line
 
 
 def test_the_top_level_help_lists_bench_and_train_without_the_tools():

@@ -41,7 +41,7 @@ from repaint_fill_tools.training.model import build_unet, linear_alphas_cumprod,
 # cheap, unlike importing scikit-image and matplotlib on every `repaint-fill` start.
 _MISSING = [name for name in ("skimage", "matplotlib") if importlib.util.find_spec(name) is None]
 if _MISSING:
-    raise ImportError(f"training needs {', '.join(_MISSING)}: pip install -e tools")
+    raise ImportError(f"training needs {', '.join(_MISSING)}: pip install -e ./tools")
 
 RUN_INFO_NAME = "run_info.json"
 LOSS_PLOT_NAME = "loss.png"
