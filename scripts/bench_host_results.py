@@ -23,15 +23,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "plugin" / "core"), str(ROOT / "installer"), str(ROOT / "tests")]
 from helpers_backend import result_like_png  # noqa: E402
-from repaint_fill_core.fill import FillRequest, result_layer  # noqa: E402
-from repaint_fill_core.geometry import Rect  # noqa: E402
+from repaint_fill_core.fill import JobUpload, result_layer  # noqa: E402
+from repaint_fill_core.geometry import CanvasRect  # noqa: E402
 from repaint_fill_core.png import decode_png  # noqa: E402
 
 
 def stdlib_seconds(png: bytes, size: int) -> float:
-    request = FillRequest(Rect(0, 0, size, size), b"", b"", bytes([255]) * size * size, {})
+    upload = JobUpload(CanvasRect(0, 0, size, size), b"", b"", bytes([255]) * size * size, {})
     started = time.perf_counter()
-    result_layer(request, png, 1, decode_png)
+    result_layer(upload, png, 1, decode_png)
     return time.perf_counter() - started
 
 

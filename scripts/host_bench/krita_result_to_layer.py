@@ -12,19 +12,19 @@ from krita import Krita
 
 def main(*_args):
     from repaint_fill import krita_io, qt_images
-    from repaint_fill.repaint_fill_core.fill import FillRequest, result_layer
-    from repaint_fill.repaint_fill_core.geometry import Rect
+    from repaint_fill.repaint_fill_core.fill import JobUpload, result_layer
+    from repaint_fill.repaint_fill_core.geometry import CanvasRect
 
     with open(os.environ["REPAINT_FILL_BENCH_PNG"], "rb") as handle:
         png = handle.read()
     width = height = int(os.environ["REPAINT_FILL_BENCH_SIZE"])
     document = Krita.instance().createDocument(width, height, "bench", "RGBA", "U8", "", 72.0)
-    request = FillRequest(Rect(0, 0, width, height), b"", b"", bytes([255]) * width * height, {})
+    upload = JobUpload(CanvasRect(0, 0, width, height), b"", b"", bytes([255]) * width * height, {})
     for _ in range(int(os.environ.get("REPAINT_FILL_BENCH_REPEATS", "3"))):
         started = time.perf_counter()
-        decoded = qt_images.decode_png(png)
+        decoded = qt_images.decode_png_qimage(png)
         decode_seconds = time.perf_counter() - started
-        layer = result_layer(request, png, 1, lambda _png, decoded=decoded: decoded)
+        layer = result_layer(upload, png, 1, lambda _png, decoded=decoded: decoded)
         krita_io.insert_layers(document, None, [layer])
         document.waitForDone()
         total = time.perf_counter() - started

@@ -250,8 +250,8 @@ def time_decoders(folder):
     import time
 
     import gimp_png
-    from repaint_fill_core.fill import FillRequest, result_layer
-    from repaint_fill_core.geometry import Rect
+    from repaint_fill_core.fill import JobUpload, result_layer
+    from repaint_fill_core.geometry import CanvasRect
     from repaint_fill_core.png import decode_png
 
     with open(os.path.join(WORK, "result.png"), "rb") as handle:
@@ -261,20 +261,20 @@ def time_decoders(folder):
     width, height = struct.unpack(">II", png[16:24])
     seconds = {}
     started = time.perf_counter()
-    decoded = gimp_png.decode_png(png)
+    decoded = gimp_png.decode_png_gimp(png)
     seconds["gimp"] = time.perf_counter() - started
     started = time.perf_counter()
     reference = decode_png(png)
     seconds["stdlib"] = time.perf_counter() - started
-    request = FillRequest(Rect(0, 0, width, height), b"", b"", rgba[3::4], {})  # alpha kept
+    upload = JobUpload(CanvasRect(0, 0, width, height), b"", b"", rgba[3::4], {})  # alpha kept
     fills = {}
     for name, payload, decode in (
-        ("result_to_layer", png, gimp_png.decode_png),  # a remote backend's PNG
+        ("result_to_layer", png, gimp_png.decode_png_gimp),  # a remote backend's PNG
         ("raw_to_layer", (width, height, 4, rgba), lambda pixels: pixels),  # loopback, raw
     ):
         image = Gimp.Image.new(width, height, Gimp.ImageBaseType.RGB)
         started = time.perf_counter()
-        fill = result_layer(request, payload, 1, decode)
+        fill = result_layer(upload, payload, 1, decode)
         layer = Gimp.Layer.new(
             image,
             fill.name,

@@ -14,11 +14,11 @@ from repaint_fill_core.config import PluginConfig, read_token  # noqa: E402
 from repaint_fill_core.errors import BackendError, Cancelled  # noqa: E402
 from repaint_fill_core.fill import (  # noqa: E402
     FillOptions,
-    build_request,
+    build_job_upload,
     execute,
     short_model_name,
 )
-from repaint_fill_core.geometry import Rect  # noqa: E402
+from repaint_fill_core.geometry import CanvasRect  # noqa: E402
 from repaint_fill_core.launcher import ensure_backend  # noqa: E402
 from repaint_fill_core.png import decode_png  # noqa: E402
 
@@ -33,7 +33,7 @@ def backend(tmp_path_factory: pytest.TempPathFactory):
 
 
 def _crop() -> tuple:
-    crop = Rect(10, 20, 40, 24)
+    crop = CanvasRect(10, 20, 40, 24)
     rgba = bytes(
         (x * 6, y * 10, 128, 255)[c] for y in range(24) for x in range(40) for c in range(4)
     )
@@ -57,7 +57,7 @@ def test_health_models_and_token(backend) -> None:
 def test_fill_returns_layers_with_alpha_equal_to_coverage(backend) -> None:
     url, token_file = backend
     crop, rgba, coverage = _crop()
-    request = build_request(
+    upload = build_job_upload(
         crop,
         rgba,
         coverage,
@@ -67,7 +67,7 @@ def test_fill_returns_layers_with_alpha_equal_to_coverage(backend) -> None:
     )
     client = BackendClient(url, read_token(str(token_file)), timeout=60)
     progress = []
-    layers = execute(client, request, lambda *p: progress.append(p), poll_interval=0.1)
+    layers = execute(client, upload, lambda *p: progress.append(p), poll_interval=0.1)
     assert len(layers) == 2
     model = client.health()["model"]  # a job without params.model runs on the loaded one
     assert layers[0].name == f"RePaint Fill ({short_model_name(model)}, seed 123)"
@@ -81,10 +81,10 @@ def test_fill_returns_layers_with_alpha_equal_to_coverage(backend) -> None:
 def test_result_png_from_the_server_is_rgba_with_coverage_alpha(backend) -> None:
     url, token_file = backend
     crop, rgba, coverage = _crop()
-    request = build_request(crop, rgba, coverage, FillOptions(seed=5, **FEW_STEPS))
+    upload = build_job_upload(crop, rgba, coverage, FillOptions(seed=5, **FEW_STEPS))
     client = BackendClient(url, read_token(str(token_file)), timeout=60)
     [(png, seed)] = run_job(
-        client, request.image_png, request.mask_png, request.params, poll_interval=0.1
+        client, upload.image_png, upload.mask_png, upload.params, poll_interval=0.1
     )
     width, height, channels, pixels = decode_png(png)  # our decoder reads the server's PNG
     assert (width, height, channels) == (40, 24, 4)
@@ -95,15 +95,15 @@ def test_result_png_from_the_server_is_rgba_with_coverage_alpha(backend) -> None
 def test_cancel_stops_the_job(backend) -> None:
     url, token_file = backend
     crop, rgba, coverage = _crop()
-    request = build_request(crop, rgba, coverage, FillOptions(preset="paper"))
+    upload = build_job_upload(crop, rgba, coverage, FillOptions(preset="paper"))
     client = BackendClient(url, read_token(str(token_file)), timeout=60)
     cancel = threading.Event()
     with pytest.raises(Cancelled):
         run_job(
             client,
-            request.image_png,
-            request.mask_png,
-            request.params,
+            upload.image_png,
+            upload.mask_png,
+            upload.params,
             on_progress=lambda *p: cancel.set(),
             should_cancel=cancel.is_set,
             poll_interval=0.1,
@@ -160,7 +160,7 @@ def test_launcher_starts_the_configured_real_backend(tmp_path: Path) -> None:
 def test_expand_is_an_ordinary_job_whose_layer_is_the_new_border(backend) -> None:
     from repaint_fill_core.expand import (
         ExpandSides,
-        build_expand_request,
+        build_expand_upload,
         expand_layer,
         plan_expand,
     )
@@ -174,9 +174,9 @@ def test_expand_is_an_ordinary_job_whose_layer_is_the_new_border(backend) -> Non
         for x in range(source.x, source.x + source.width)
         for c in range(4)
     )  # what a host reads: the image, transparent beyond its old edges
-    request = build_expand_request(plan, rgba, FillOptions(seed=8, **FEW_STEPS))
+    upload = build_expand_upload(plan, rgba, FillOptions(seed=8, **FEW_STEPS))
     client = BackendClient(url, read_token(str(token_file)), timeout=30)
-    (layer,) = [expand_layer(found) for found in execute(client, request, poll_interval=0.05)]
+    (layer,) = [expand_layer(found) for found in execute(client, upload, poll_interval=0.05)]
     assert layer.name == "RePaint Expand (seed 8)" and layer.rect == plan.crop
     for index, alpha in enumerate(layer.rgba[3::4]):
         x, y = layer.rect.x + index % layer.rect.width, layer.rect.y + index // layer.rect.width

@@ -5,31 +5,31 @@ from repaint_fill_core.errors import NothingToExpand
 from repaint_fill_core.expand import (
     ExpandSides,
     border_coverage,
-    build_expand_request,
+    build_expand_upload,
     expand_layer,
     plan_expand,
     sides_for_aspect,
 )
 from repaint_fill_core.fill import FillLayer, FillOptions
-from repaint_fill_core.geometry import Rect
+from repaint_fill_core.geometry import CanvasRect
 from repaint_fill_core.png import decode_png
 
 
 def test_canvas_grows_by_the_asked_amounts_and_the_original_moves_by_left_top() -> None:
     plan = plan_expand(100, 60, ExpandSides(left=10, right=5, top=3, bottom=7), 8)
-    assert plan.canvas == Rect(0, 0, 115, 70)
-    assert plan.original == Rect(10, 3, 100, 60)
+    assert plan.canvas == CanvasRect(0, 0, 115, 70)
+    assert plan.original == CanvasRect(10, 3, 100, 60)
     assert plan.crop == plan.canvas  # a border on every side: its bbox is the whole canvas
 
 
 @pytest.mark.parametrize(
     ("sides", "crop"),
     [
-        (ExpandSides(right=20), Rect(92, 0, 28, 60)),  # right strip + 8 px of the image
-        (ExpandSides(left=20), Rect(0, 0, 28, 60)),
-        (ExpandSides(top=10), Rect(0, 0, 100, 18)),
-        (ExpandSides(bottom=10), Rect(0, 52, 100, 18)),
-        (ExpandSides(left=5, right=5), Rect(0, 0, 110, 60)),
+        (ExpandSides(right=20), CanvasRect(92, 0, 28, 60)),  # right strip + 8 px of the image
+        (ExpandSides(left=20), CanvasRect(0, 0, 28, 60)),
+        (ExpandSides(top=10), CanvasRect(0, 0, 100, 18)),
+        (ExpandSides(bottom=10), CanvasRect(0, 52, 100, 18)),
+        (ExpandSides(left=5, right=5), CanvasRect(0, 0, 110, 60)),
     ],
 )
 def test_one_side_sends_only_that_strip_and_its_context(sides, crop) -> None:
@@ -43,7 +43,7 @@ def test_border_mask_is_255_exactly_outside_the_original() -> None:
     assert len(coverage) == crop.width * crop.height
     for index, value in enumerate(coverage):
         x, y = crop.x + index % crop.width, crop.y + index // crop.width
-        inside = plan.original.intersect(Rect(x, y, 1, 1)) is not None
+        inside = plan.original.intersect(CanvasRect(x, y, 1, 1)) is not None
         assert value == (0 if inside else 255), (x, y)
 
 
@@ -71,14 +71,14 @@ def test_aspect_ratio_grows_the_short_side_centred(size, ratio, sides) -> None:
 def test_request_masks_the_border_and_sends_one_result() -> None:
     plan = plan_expand(4, 2, ExpandSides(right=2), 2)
     source = bytes([10, 20, 30, 255]) * 2 + bytes(4) * 2  # a row: 2 image px, 2 transparent
-    request = build_expand_request(plan, source * 2, FillOptions(seed=5, variations=3))
-    assert request.crop == Rect(2, 0, 4, 2)
-    width, height, channels, mask = decode_png(request.mask_png)
+    upload = build_expand_upload(plan, source * 2, FillOptions(seed=5, variations=3))
+    assert upload.crop == CanvasRect(2, 0, 4, 2)
+    width, height, channels, mask = decode_png(upload.mask_png)
     assert (width, height, channels) == (4, 2, 1)
     assert mask == bytes([0, 0, 255, 255]) * 2
-    assert request.params["variations"] == 1 and request.params["seed"] == 5
+    assert upload.params["variations"] == 1 and upload.params["seed"] == 5
 
 
 def test_layer_is_named_as_an_expand() -> None:
-    layer = FillLayer("RePaint Fill (seed 9)", Rect(0, 0, 1, 1), bytes(4), 9)
+    layer = FillLayer("RePaint Fill (seed 9)", CanvasRect(0, 0, 1, 1), bytes(4), 9)
     assert expand_layer(layer).name == "RePaint Expand (seed 9)"

@@ -1,4 +1,4 @@
-"""Fill orchestration: request building, wire mask, result layers (STAND-IN backend, see
+"""Fill orchestration: upload building, wire mask, result layers (STAND-IN backend, see
 tests/helpers_krita.py; the real server is exercised in tests/integration and tests/hosts)."""
 
 import sys
@@ -12,20 +12,20 @@ from repaint_fill_core.client import BackendClient  # noqa: E402
 from repaint_fill_core.errors import NoSelection  # noqa: E402
 from repaint_fill_core.fill import (  # noqa: E402
     FillOptions,
-    build_request,
+    build_job_upload,
     execute,
     flatten_on_white,
     layer_name,
     plan_fill,
     with_seed,
 )
-from repaint_fill_core.geometry import Rect  # noqa: E402
+from repaint_fill_core.geometry import CanvasRect  # noqa: E402
 from repaint_fill_core.png import decode_png  # noqa: E402
 
-CANVAS = Rect(0, 0, 64, 48)
+CANVAS = CanvasRect(0, 0, 64, 48)
 
 
-def _crop_buffers(crop: Rect, selection: Rect) -> tuple:
+def _crop_buffers(crop: CanvasRect, selection: CanvasRect) -> tuple:
     rgba = bytes([10, 20, 30, 255]) * (crop.width * crop.height)
     coverage = bytearray(crop.width * crop.height)
     for y in range(selection.y, selection.bottom):
@@ -37,22 +37,22 @@ def _crop_buffers(crop: Rect, selection: Rect) -> tuple:
 
 
 def test_request_carries_image_mask_and_params() -> None:
-    selection = Rect(20, 10, 8, 6)
+    selection = CanvasRect(20, 10, 8, 6)
     crop = plan_fill(selection, CANVAS, 4)
-    assert crop == Rect(16, 6, 16, 14)
+    assert crop == CanvasRect(16, 6, 16, 14)
     rgba, coverage = _crop_buffers(crop, selection)
     options = FillOptions(preset="fast", seed=5, steps=3, context_margin=4)
-    request = build_request(crop, rgba, coverage, options)
+    upload = build_job_upload(crop, rgba, coverage, options)
     # the margin goes along: the backend plans each region's crop with at least that context
-    assert request.params == {
+    assert upload.params == {
         "preset": "fast",
         "seed": 5,
         "steps": 3,
         "variations": 1,
         "context_margin": 4,
     }
-    assert decode_png(request.image_png) == (16, 14, 3, bytes([10, 20, 30]) * (16 * 14))
-    assert decode_png(request.mask_png) == (16, 14, 1, coverage)  # 255 = fill on the wire
+    assert decode_png(upload.image_png) == (16, 14, 3, bytes([10, 20, 30]) * (16 * 14))
+    assert decode_png(upload.mask_png) == (16, 14, 1, coverage)  # 255 = fill on the wire
 
 
 def test_a_time_budget_replaces_the_preset_and_schedule_keys() -> None:
@@ -63,11 +63,11 @@ def test_a_time_budget_replaces_the_preset_and_schedule_keys() -> None:
 
 
 def test_random_seed_is_chosen_and_shown_in_the_name() -> None:
-    crop = Rect(0, 0, 4, 4)
-    request = build_request(crop, bytes(64), bytes([255]) * 16, FillOptions())
-    assert isinstance(request.params["seed"], int)
-    assert layer_name(request.params["seed"]) == "RePaint Fill (seed {})".format(
-        request.params["seed"]
+    crop = CanvasRect(0, 0, 4, 4)
+    upload = build_job_upload(crop, bytes(64), bytes([255]) * 16, FillOptions())
+    assert isinstance(upload.params["seed"], int)
+    assert layer_name(upload.params["seed"]) == "RePaint Fill (seed {})".format(
+        upload.params["seed"]
     )
 
 
@@ -75,7 +75,7 @@ def test_no_selection() -> None:
     with pytest.raises(NoSelection):
         plan_fill(None, CANVAS, 8)
     with pytest.raises(NoSelection):
-        build_request(Rect(0, 0, 2, 2), bytes(16), bytes(4), FillOptions())
+        build_job_upload(CanvasRect(0, 0, 2, 2), bytes(16), bytes(4), FillOptions())
 
 
 def test_flatten_on_white() -> None:
@@ -84,12 +84,12 @@ def test_flatten_on_white() -> None:
 
 
 def test_layers_have_alpha_equal_to_coverage_and_the_crop_offset() -> None:
-    selection = Rect(30, 20, 5, 4)
+    selection = CanvasRect(30, 20, 5, 4)
     crop = plan_fill(selection, CANVAS, 3)
     rgba, coverage = _crop_buffers(crop, selection)
-    request = build_request(crop, rgba, coverage, FillOptions(seed=11, variations=3))
+    upload = build_job_upload(crop, rgba, coverage, FillOptions(seed=11, variations=3))
     with StandInBackend() as server:
-        layers = execute(BackendClient(server.url, "test-token", 5), request, poll_interval=0.01)
+        layers = execute(BackendClient(server.url, "test-token", 5), upload, poll_interval=0.01)
     assert [layer.name for layer in layers] == [
         "RePaint Fill (seed 11)",
         "RePaint Fill (seed 12)",

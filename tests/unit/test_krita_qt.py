@@ -70,12 +70,12 @@ def plugin(tmp_path_factory: pytest.TempPathFactory) -> types.SimpleNamespace:
 
 
 def _request(plugin: types.SimpleNamespace, seed: int = 3) -> object:
-    from repaint_fill.repaint_fill_core.fill import FillOptions, build_request
-    from repaint_fill.repaint_fill_core.geometry import Rect
+    from repaint_fill.repaint_fill_core.fill import FillOptions, build_job_upload
+    from repaint_fill.repaint_fill_core.geometry import CanvasRect
 
-    crop = Rect(5, 6, 8, 4)
+    crop = CanvasRect(5, 6, 8, 4)
     coverage = bytes([0, 255, 255, 128] * 8)
-    return build_request(crop, bytes([1, 2, 3, 255]) * 32, coverage, FillOptions(seed=seed))
+    return build_job_upload(crop, bytes([1, 2, 3, 255]) * 32, coverage, FillOptions(seed=seed))
 
 
 def _config(url: str, token_file: Path):
@@ -130,20 +130,20 @@ def test_qimage_decoder_gives_the_exact_pixels_of_a_2000px_result(
     rgba = (tile * (width * height // 4096 + 1))[: width * height * 4]
     png = encode_png(width, height, 4, rgba, level=1)  # the backend's compression level
     started = time.perf_counter()
-    decoded = plugin.qt_images.decode_png(png)
+    decoded = plugin.qt_images.decode_png_qimage(png)
     seconds = time.perf_counter() - started
     assert decoded[:3] == (width, height, 4) and decoded[3] == rgba
     # An RGB result comes back as RGBA with opaque alpha.
     rgb = bytes(range(48))
     opaque = b"".join(rgb[i : i + 3] + b"\xff" for i in range(0, 48, 3))
-    assert plugin.qt_images.decode_png(encode_png(8, 2, 3, rgb))[3] == opaque
+    assert plugin.qt_images.decode_png_qimage(encode_png(8, 2, 3, rgb))[3] == opaque
     assert seconds < 2.0  # a guard against a Python fallback; the benchmark has the real number
     try:  # also a result exactly as the server encodes it (row filters); Debian's python: no PIL
         from helpers_backend import result_like_png
     except ImportError:
         return
     png, rgba = result_like_png(2000)
-    assert plugin.qt_images.decode_png(png) == (2000, 2000, 4, rgba)
+    assert plugin.qt_images.decode_png_qimage(png) == (2000, 2000, 4, rgba)
 
 
 def test_exec_dialog_and_bytes(plugin: types.SimpleNamespace) -> None:
@@ -318,11 +318,11 @@ def test_same_tests_under_debian_pyqt5() -> None:
 def test_request_errors_in_the_worker_are_reported(
     plugin: types.SimpleNamespace, tmp_path: Path
 ) -> None:
-    from repaint_fill.repaint_fill_core.fill import FillOptions, build_request
-    from repaint_fill.repaint_fill_core.geometry import Rect
+    from repaint_fill.repaint_fill_core.fill import FillOptions, build_job_upload
+    from repaint_fill.repaint_fill_core.geometry import CanvasRect
 
     def empty_selection():
-        return build_request(Rect(0, 0, 2, 2), bytes(16), bytes(4), FillOptions())
+        return build_job_upload(CanvasRect(0, 0, 2, 2), bytes(16), bytes(4), FillOptions())
 
     worker = plugin.worker.FillWorker(
         _config("http://127.0.0.1:9", tmp_path / "token"), empty_selection

@@ -1,8 +1,8 @@
-"""Expand (outpainting) on the host side: the grown canvas, the border to fill, the request.
+"""Expand (outpainting) on the host side: the grown canvas, the border to fill, the upload.
 
 Only geometry lives here; the canvas itself is grown by the host (Krita's Resize Canvas, GIMP's
 image resize) once the fill has succeeded, so a failed or cancelled expand changes nothing.
-Coordinates: the grown canvas is ``Rect(0, 0, W, H)``; the old canvas sits at ``(left, top)``.
+Coordinates: the grown canvas is ``CanvasRect(0, 0, W, H)``; the old canvas sits at ``(left, top)``.
 The pixels sent are read from the old canvas at ``source_rect`` (the new border reads as
 transparent there, and it is fully masked: the backend never uses it as context).
 """
@@ -11,11 +11,11 @@ from dataclasses import replace
 from typing import NamedTuple
 
 from .errors import NothingToExpand
-from .fill import FillLayer, FillOptions, FillRequest, build_request
-from .geometry import Rect, plan_crop
+from .fill import FillLayer, FillOptions, JobUpload, build_job_upload
+from .geometry import CanvasRect, context_crop
+from .limits import MAX_EXPAND_SIDE
 
 LAYER_PREFIX = "RePaint Expand"
-MAX_SIDE = 16384  # px added on one side: beyond this the canvas is larger than any host allows
 
 
 class ExpandSides(NamedTuple):
@@ -31,14 +31,14 @@ class ExpandPlan(NamedTuple):
     """Where everything is on the grown canvas, and which part of it goes to the backend."""
 
     sides: ExpandSides
-    canvas: Rect  # the grown canvas, Rect(0, 0, W, H)
-    original: Rect  # the old canvas inside it
-    crop: Rect  # the border's bounding box plus the context margin, clamped to the canvas
+    canvas: CanvasRect  # the grown canvas, CanvasRect(0, 0, W, H)
+    original: CanvasRect  # the old canvas inside it
+    crop: CanvasRect  # the border's bounding box plus the context margin, clamped to the canvas
 
     @property
-    def source_rect(self) -> Rect:
+    def source_rect(self) -> CanvasRect:
         """``crop`` in the old canvas's coordinates (what the host reads before growing)."""
-        return Rect(
+        return CanvasRect(
             self.crop.x - self.sides.left,
             self.crop.y - self.sides.top,
             self.crop.width,
@@ -53,14 +53,14 @@ def check_sides(sides: ExpandSides) -> ExpandSides:
         raise NothingToExpand(
             "Expand sizes must be 0 or more pixels; to cut the image, crop it instead."
         )
-    if any(value > MAX_SIDE for value in sides):
-        raise NothingToExpand("Expand by at most {} px on a side.".format(MAX_SIDE))
+    if any(value > MAX_EXPAND_SIDE for value in sides):
+        raise NothingToExpand("Expand by at most {} px on a side.".format(MAX_EXPAND_SIDE))
     if not any(sides):
         raise NothingToExpand()
     return sides
 
 
-def border_bbox(canvas: Rect, original: Rect, sides: ExpandSides) -> Rect:
+def border_bbox(canvas: CanvasRect, original: CanvasRect, sides: ExpandSides) -> CanvasRect:
     """The bounding box of the new border (the part of ``canvas`` outside ``original``)."""
     if sides.top or sides.bottom:
         x0, x1 = canvas.x, canvas.right
@@ -72,15 +72,15 @@ def border_bbox(canvas: Rect, original: Rect, sides: ExpandSides) -> Rect:
     else:
         y0 = canvas.y if sides.top else original.bottom
         y1 = canvas.bottom if sides.bottom else original.y
-    return Rect(x0, y0, x1 - x0, y1 - y0)
+    return CanvasRect(x0, y0, x1 - x0, y1 - y0)
 
 
 def plan_expand(width: int, height: int, sides: ExpandSides, context_margin: int) -> ExpandPlan:
     """The grown canvas of a ``width`` x ``height`` image and the crop to fill."""
     sides = check_sides(sides)
-    canvas = Rect(0, 0, width + sides.left + sides.right, height + sides.top + sides.bottom)
-    original = Rect(sides.left, sides.top, width, height)
-    crop = plan_crop(border_bbox(canvas, original, sides), canvas, context_margin)
+    canvas = CanvasRect(0, 0, width + sides.left + sides.right, height + sides.top + sides.bottom)
+    original = CanvasRect(sides.left, sides.top, width, height)
+    crop = context_crop(border_bbox(canvas, original, sides), canvas, context_margin)
     return ExpandPlan(sides, canvas, original, crop)
 
 
@@ -123,12 +123,12 @@ def layer_name(seed: object) -> str:
     return LAYER_PREFIX if seed is None else "{} (seed {})".format(LAYER_PREFIX, seed)
 
 
-def build_expand_request(plan: ExpandPlan, source_rgba: bytes, options: FillOptions) -> FillRequest:
+def build_expand_upload(plan: ExpandPlan, source_rgba: bytes, options: FillOptions) -> JobUpload:
     """The fill job of an expand: ``plan.crop`` of the grown canvas with the border masked.
 
-    One result (variations are a fill feature); the rest is ``fill.build_request``.
+    One result (variations are a fill feature); the rest is ``fill.build_job_upload``.
     """
-    return build_request(
+    return build_job_upload(
         plan.crop, source_rgba, border_coverage(plan), replace(options, variations=1)
     )
 

@@ -1,7 +1,7 @@
 """Host-agnostic orchestration of one fill, used by the Krita and GIMP adapters.
 
 The adapter (1) plans the crop with ``plan_fill``, (2) reads the crop's RGBA pixels and selection
-coverage, (3) builds a ``FillRequest`` with ``build_request``, (4) runs ``execute`` (off the UI
+coverage, (3) builds a ``JobUpload`` with ``build_job_upload``, (4) runs ``execute`` (off the UI
 thread where the host has one) and (5) inserts the returned ``FillLayer`` values at ``layer.rect``.
 Pixel buffers here are always 8-bit, interleaved, rows top to bottom, straight alpha: RGBA for
 colour (4 bytes a pixel) and one byte a pixel for coverage (0..255, 255 = fully selected).
@@ -14,13 +14,14 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from .client import BackendClient, ProgressCallback, is_local_url, run_job
 from .errors import BackendError, NoSelection, RepaintFillError
-from .geometry import Rect, plan_crop
+from .geometry import CanvasRect, context_crop
+from .limits import MAX_SEED
 from .png import decode_png, encode_png
 
 LAYER_PREFIX = "RePaint Fill"
-MAX_SEED = 2**31 - 1
 # A PNG decoder: bytes -> (width, height, channels, interleaved 8-bit pixels). Hosts pass their
-# own (Krita: QImage, GIMP: GEGL); the standard-library one is the fallback.
+# own (Krita: ``qt_images.decode_png_qimage``, GIMP: ``gimp_png.decode_png_gimp``); this
+# standard-library one is the fallback.
 PngDecoder = Callable[[bytes], Tuple[int, int, int, bytes]]
 
 
@@ -63,10 +64,13 @@ class FillOptions:
 
 
 @dataclass(frozen=True)
-class FillRequest:
-    """Everything sent to the backend for one fill, and what is needed to read the answer."""
+class JobUpload:
+    """One job's upload (image, wire mask, params) and what is needed to read the answer.
 
-    crop: Rect
+    Not the backend's ``engine.FillRequest``: the server builds that from this upload.
+    """
+
+    crop: CanvasRect
     image_png: bytes
     mask_png: bytes
     coverage: bytes
@@ -78,7 +82,7 @@ class FillLayer:
     """One result: RGBA pixels of ``rect`` (canvas coordinates), alpha = selection coverage."""
 
     name: str
-    rect: Rect
+    rect: CanvasRect
     rgba: bytes
     seed: Optional[int]
 
@@ -102,14 +106,16 @@ def group_name(count: int) -> str:
     return "{} ({} variations)".format(LAYER_PREFIX, count)
 
 
-def plan_fill(selection_bbox: Optional[Rect], canvas: Rect, context_margin: int) -> Rect:
+def plan_fill(
+    selection_bbox: Optional[CanvasRect], canvas: CanvasRect, context_margin: int
+) -> CanvasRect:
     """What to read from the host and send: selection bbox + margin, clamped to the canvas.
 
     The backend plans the crops of the fill (one per region of the selection) inside it.
     """
     if selection_bbox is None:
         raise NoSelection()
-    return plan_crop(selection_bbox, canvas, context_margin)
+    return context_crop(selection_bbox, canvas, context_margin)
 
 
 def flatten_on_white(rgba: bytes) -> bytes:
@@ -141,9 +147,9 @@ def with_seed(options: FillOptions) -> FillOptions:
     return replace(options, seed=random.SystemRandom().randint(0, MAX_SEED))
 
 
-def build_request(
-    crop: Rect, crop_rgba: bytes, coverage: bytes, options: FillOptions
-) -> FillRequest:
+def build_job_upload(
+    crop: CanvasRect, crop_rgba: bytes, coverage: bytes, options: FillOptions
+) -> JobUpload:
     """Encode the crop image and the wire mask (255 = fill); choose a seed when none is set."""
     pixels = crop.width * crop.height
     if len(crop_rgba) != pixels * 4 or len(coverage) != pixels:
@@ -153,7 +159,7 @@ def build_request(
     if not any(coverage):
         raise NoSelection()
     params = with_seed(options).to_params()
-    return FillRequest(
+    return JobUpload(
         crop=crop,
         image_png=encode_png(crop.width, crop.height, 3, flatten_on_white(crop_rgba)),
         mask_png=encode_png(crop.width, crop.height, 1, coverage),
@@ -163,7 +169,7 @@ def build_request(
 
 
 def result_layer(
-    request: FillRequest,
+    upload: JobUpload,
     png: bytes,
     seed: Optional[int],
     decode: PngDecoder = decode_png,
@@ -174,7 +180,7 @@ def result_layer(
     ``png`` is what ``decode`` reads: PNG bytes, or pixels that arrived uncompressed.
     """
     width, height, channels, pixels = decode(png)
-    crop = request.crop
+    crop = upload.crop
     if (width, height) != (crop.width, crop.height):
         raise BackendError(
             "bad_result",
@@ -191,14 +197,14 @@ def result_layer(
         for channel in range(3):
             rgba[channel::4] = pixels[channel::channels]
     # Soft selections stay soft, and nothing outside the selection is ever painted.
-    rgba[3::4] = request.coverage
-    name = layer_name(seed, model or request.params.get("model"))
+    rgba[3::4] = upload.coverage
+    name = layer_name(seed, model or upload.params.get("model"))
     return FillLayer(name, crop, bytes(rgba), seed)
 
 
 def execute(
     client: BackendClient,
-    request: FillRequest,
+    upload: JobUpload,
     on_progress: Optional[ProgressCallback] = None,
     should_cancel: Optional[Callable[[], bool]] = None,
     poll_interval: float = 0.5,
@@ -216,22 +222,22 @@ def execute(
         fetch = client.result
     results = run_job(
         client,
-        request.image_png,
-        request.mask_png,
-        request.params,
+        upload.image_png,
+        upload.mask_png,
+        upload.params,
         on_progress,
         should_cancel,
         poll_interval,
         on_preview,
         fetch,
     )
-    first_seed = request.params.get("seed")
-    model = request.params.get("model") or _loaded_model(client)
+    first_seed = upload.params.get("seed")
+    model = upload.params.get("model") or _loaded_model(client)
     layers = []
     for index, (png, seed) in enumerate(results):
         if seed is None and isinstance(first_seed, int):
             seed = first_seed + index
-        layers.append(result_layer(request, png, seed, decode, model))
+        layers.append(result_layer(upload, png, seed, decode, model))
     return layers
 
 

@@ -1,12 +1,16 @@
-"""Rectangles and crop planning (canvas coordinates, pixels, x to the right, y down)."""
+"""The host's rectangles and its context crop (canvas coordinates, pixels, x right, y down).
+
+Host-side names on purpose: the backend has its own ``regions.Rect`` and ``plan_crop`` (the
+crops of each region inside the image it receives); the host only cuts that image out.
+"""
 
 from typing import NamedTuple, Optional
 
 from .errors import NoSelection
 
 
-class Rect(NamedTuple):
-    """An axis-aligned rectangle; empty when width or height is not positive."""
+class CanvasRect(NamedTuple):
+    """An axis-aligned rectangle on the host's canvas; empty unless width and height are > 0."""
 
     x: int
     y: int
@@ -27,22 +31,22 @@ class Rect(NamedTuple):
         """True when the rectangle covers no pixel."""
         return self.width <= 0 or self.height <= 0
 
-    def intersect(self, other: "Rect") -> Optional["Rect"]:
+    def intersect(self, other: "CanvasRect") -> Optional["CanvasRect"]:
         """The common part of two rectangles, or None when they do not overlap."""
         left, top = max(self.x, other.x), max(self.y, other.y)
         right, bottom = min(self.right, other.right), min(self.bottom, other.bottom)
         if right <= left or bottom <= top:
             return None
-        return Rect(left, top, right - left, bottom - top)
+        return CanvasRect(left, top, right - left, bottom - top)
 
-    def pad(self, margin: int) -> "Rect":
+    def pad(self, margin: int) -> "CanvasRect":
         """The rectangle grown by ``margin`` pixels on every side."""
-        return Rect(
+        return CanvasRect(
             self.x - margin, self.y - margin, self.width + 2 * margin, self.height + 2 * margin
         )
 
 
-def plan_crop(selection: Rect, canvas: Rect, margin: int) -> Rect:
+def context_crop(selection: CanvasRect, canvas: CanvasRect, margin: int) -> CanvasRect:
     """The context crop: the selection's bounding box padded by ``margin``, clamped to the canvas.
 
     Raises NoSelection when the selection is empty or lies entirely outside the canvas.

@@ -17,9 +17,9 @@ gi.require_version("Gimp", "3.0")
 gi.require_version("Gegl", "0.4")
 from gi.repository import Gegl, Gimp, Gio  # noqa: E402
 from repaint_fill_core.errors import UnsupportedImage  # noqa: E402
+from repaint_fill_core.png import PNG_SIGNATURE  # noqa: E402
 
 RGBA_U8 = "R'G'B'A u8"
-PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 def png_size(png: bytes) -> Tuple[int, int]:
@@ -29,7 +29,7 @@ def png_size(png: bytes) -> Tuple[int, int]:
     return struct.unpack(">II", png[16:24])
 
 
-def decode_png(png: bytes) -> Tuple[int, int, int, bytes]:
+def decode_png_gimp(png: bytes) -> Tuple[int, int, int, bytes]:
     """(width, height, 4, R,G,B,A bytes): the core's decoder signature, done by GIMP."""
     width, height = png_size(png)
     with tempfile.TemporaryDirectory(prefix="repaint-fill-") as folder:

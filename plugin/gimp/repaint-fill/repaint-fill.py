@@ -36,25 +36,30 @@ from repaint_fill_core.client import BackendClient  # noqa: E402
 from repaint_fill_core.config import PluginConfig, load_config  # noqa: E402
 from repaint_fill_core.errors import NoSelection, RepaintFillError, UnsupportedImage  # noqa: E402
 from repaint_fill_core.expand import (  # noqa: E402
-    MAX_SIDE,
     ExpandPlan,
     ExpandSides,
-    build_expand_request,
+    build_expand_upload,
     expand_layer,
     plan_expand,
 )
 from repaint_fill_core.fill import (  # noqa: E402
-    MAX_SEED,
     FillLayer,
     FillOptions,
-    FillRequest,
-    build_request,
+    JobUpload,
+    build_job_upload,
     execute,
     group_name,
     plan_fill,
 )
-from repaint_fill_core.geometry import Rect  # noqa: E402
+from repaint_fill_core.geometry import CanvasRect  # noqa: E402
 from repaint_fill_core.launcher import ensure_backend  # noqa: E402
+from repaint_fill_core.limits import (  # noqa: E402
+    MAX_CONTEXT_MARGIN,
+    MAX_EXPAND_SIDE,
+    MAX_SEED,
+    MAX_TIME_BUDGET,
+    MAX_VARIATIONS,
+)
 
 PROC_NAME = "plug-in-repaint-fill"
 EXPAND_PROC_NAME = "plug-in-repaint-expand"
@@ -72,10 +77,8 @@ DETAIL_CHOICES = [
     ("native", "Native: refine large regions to the image's own pixels"),
     ("coarse", "Coarse: one pass at the model's size (faster, softer)"),
 ]
-MAX_VARIATIONS = 8
-MAX_TIME_BUDGET = 3600  # seconds
 IMAGE_CLOSED = "The image was closed before RePaint Fill finished; nothing was done."
-RGBA_U8 = "R'G'B'A u8"
+RGBA_U8 = gimp_png.RGBA_U8  # 8-bit babl format, the one the result decoder reads too
 RGBA_FLOAT = "R'G'B'A float"
 
 
@@ -112,7 +115,7 @@ def _floats_to_u8(values: "array") -> bytes:
     )
 
 
-def read_buffer(buffer: Gegl.Buffer, rect: Rect, babl_format: str, high_bit: bool) -> bytes:
+def read_buffer(buffer: Gegl.Buffer, rect: CanvasRect, babl_format: str, high_bit: bool) -> bytes:
     """8-bit pixels of ``rect`` (buffer coordinates) in ``babl_format`` (a u8 format name)."""
     region = Gegl.Rectangle.new(rect.x, rect.y, rect.width, rect.height)
     if not high_bit:
@@ -124,14 +127,14 @@ def read_buffer(buffer: Gegl.Buffer, rect: Rect, babl_format: str, high_bit: boo
     return _floats_to_u8(values)
 
 
-def read_crop(drawable: Gimp.Drawable, crop: Rect, high_bit: bool) -> bytes:
+def read_crop(drawable: Gimp.Drawable, crop: CanvasRect, high_bit: bool) -> bytes:
     """RGBA of the crop (canvas coordinates) from the layer; outside the layer is transparent."""
     offset_x, offset_y = drawable.get_offsets()[-2:]
-    local = Rect(crop.x - offset_x, crop.y - offset_y, crop.width, crop.height)
+    local = CanvasRect(crop.x - offset_x, crop.y - offset_y, crop.width, crop.height)
     return read_buffer(drawable.get_buffer(), local, RGBA_U8, high_bit)
 
 
-def read_coverage_float(image: Gimp.Image, crop: Rect) -> "array":
+def read_coverage_float(image: Gimp.Image, crop: CanvasRect) -> "array":
     """Selection coverage 0..1 of the crop, unquantised (for soft alpha on high-bit images)."""
     region = Gegl.Rectangle.new(crop.x, crop.y, crop.width, crop.height)
     values = array("f")
@@ -219,12 +222,12 @@ def target_layer(drawables: Sequence[Gimp.Drawable]) -> Gimp.Layer:
     return drawable
 
 
-def selection_bbox(image: Gimp.Image) -> Rect:
+def selection_bbox(image: Gimp.Image) -> CanvasRect:
     """The selection's bounding box in canvas coordinates; NoSelection when there is none."""
     _ok, non_empty, x1, y1, x2, y2 = Gimp.Selection.bounds(image)
     if not non_empty:
         raise NoSelection()
-    return Rect(x1, y1, x2 - x1, y2 - y1)
+    return CanvasRect(x1, y1, x2 - x1, y2 - y1)
 
 
 def check_image(image: Gimp.Image) -> None:
@@ -267,7 +270,7 @@ def chosen_model(model: Optional[str]) -> Optional[str]:
     return None if model in ("", MODEL_FROM_SETTINGS) else model
 
 
-def run_backend(image: Gimp.Image, config: PluginConfig, request: FillRequest) -> List[FillLayer]:
+def run_backend(image: Gimp.Image, config: PluginConfig, upload: JobUpload) -> List[FillLayer]:
     """Start or find the backend, run the job with GIMP's progress bar; cancel if image closes."""
 
     def image_closed() -> bool:
@@ -286,7 +289,7 @@ def run_backend(image: Gimp.Image, config: PluginConfig, request: FillRequest) -
     finished = False
     try:
         fills = execute(
-            client, request, on_progress, should_cancel=image_closed, decode=gimp_png.decode_png
+            client, upload, on_progress, should_cancel=image_closed, decode=gimp_png.decode_png_gimp
         )
         finished = True
     finally:
@@ -313,15 +316,15 @@ def repaint_fill(
         options = fill_options(
             config, preset, seed, variations, context_margin, time_budget, model, detail
         )
-        canvas = Rect(0, 0, image.get_width(), image.get_height())
+        canvas = CanvasRect(0, 0, image.get_width(), image.get_height())
         crop = plan_fill(selection_bbox(image), canvas, options.context_margin)
         high_bit = is_high_bit_depth(image)
         progress_start("RePaint Fill: reading the selection...")
         crop_rgba = read_crop(layer, crop, high_bit)
         coverage = read_buffer(image.get_selection().get_buffer(), crop, "Y u8", high_bit)
-        request = build_request(crop, crop_rgba, coverage, options)
+        upload = build_job_upload(crop, crop_rgba, coverage, options)
         try:
-            fills = run_backend(image, config, request)
+            fills = run_backend(image, config, upload)
         finally:
             if not image.is_valid():  # closed while waiting: the backend job was cancelled
                 raise PluginError(IMAGE_CLOSED)
@@ -375,9 +378,9 @@ def repaint_expand(
         plan = plan_expand(image.get_width(), image.get_height(), sides, options.context_margin)
         progress_start("RePaint Expand: reading the image...")
         source = read_crop(layer, plan.source_rect, is_high_bit_depth(image))
-        request = build_expand_request(plan, source, options)
+        upload = build_expand_upload(plan, source, options)
         try:
-            fills = run_backend(image, config, request)
+            fills = run_backend(image, config, upload)
         finally:
             if not image.is_valid():  # closed while waiting: the backend job was cancelled
                 raise PluginError(IMAGE_CLOSED)
@@ -401,7 +404,13 @@ register(
         (PF_CHOICE, "preset", "_Preset", FROM_SETTINGS, PRESET_CHOICES),
         (PF_INT, "seed", "_Seed (-1 = random)", -1, (-1, MAX_SEED)),
         (PF_INT, "variations", "_Variations", 1, (1, MAX_VARIATIONS)),
-        (PF_INT, "context-margin", "Context _margin in px (-1 = from settings)", -1, (-1, 4096)),
+        (
+            PF_INT,
+            "context-margin",
+            "Context _margin in px (-1 = from settings)",
+            -1,
+            (-1, MAX_CONTEXT_MARGIN),
+        ),
         (
             PF_INT,
             "time-budget",
@@ -436,10 +445,10 @@ register(
     "RePaint Expand...",
     "RGB*, GRAY*",
     [
-        (PF_INT, "left", "_Left (px)", 0, (0, MAX_SIDE)),
-        (PF_INT, "right", "_Right (px)", 0, (0, MAX_SIDE)),
-        (PF_INT, "top", "_Top (px)", 0, (0, MAX_SIDE)),
-        (PF_INT, "bottom", "_Bottom (px)", 0, (0, MAX_SIDE)),
+        (PF_INT, "left", "_Left (px)", 0, (0, MAX_EXPAND_SIDE)),
+        (PF_INT, "right", "_Right (px)", 0, (0, MAX_EXPAND_SIDE)),
+        (PF_INT, "top", "_Top (px)", 0, (0, MAX_EXPAND_SIDE)),
+        (PF_INT, "bottom", "_Bottom (px)", 0, (0, MAX_EXPAND_SIDE)),
         (PF_CHOICE, "preset", "_Preset", FROM_SETTINGS, PRESET_CHOICES),
         (PF_INT, "seed", "_Seed (-1 = random)", -1, (-1, MAX_SEED)),
         (

@@ -16,13 +16,17 @@ from .qt_compat import QtCore, QtGui, QThread, QtWidgets, pyqtSignal
 from .repaint_fill_core.client import BackendClient
 from .repaint_fill_core.config import PRESETS, PluginConfig, load_config, read_token
 from .repaint_fill_core.errors import RepaintFillError
-from .settings import MAX_VARIATIONS, FillSettings, load_settings, save_settings
+from .repaint_fill_core.limits import (
+    MAX_CONTEXT_MARGIN,
+    MAX_SEED,
+    MAX_TIME_BUDGET,
+    MAX_VARIATIONS,
+)
+from .settings import FillSettings, load_settings, save_settings
 from .worker import NO_ETA, progress_text
 
 DOCKER_ID = "repaint_fill_docker"
 DOCKER_TITLE = "RePaint Fill"
-MAX_SEED = 2**31 - 1
-MAX_TIME_BUDGET = 3600
 PREVIEW_SIZE = 240
 INSTALL_HINT = "python installer/install.py --model {}"
 
@@ -92,7 +96,7 @@ class RepaintFillDocker(DockWidget):
         seed_row = QtWidgets.QHBoxLayout()
         seed_row.addWidget(self.random_seed)
         seed_row.addWidget(self.seed, 1)
-        self.context_margin = _spin(-1, 2048, " px", "repaint_context_margin")
+        self.context_margin = _spin(-1, MAX_CONTEXT_MARGIN, " px", "repaint_context_margin")
         self.context_margin.setSpecialValueText("Default")
         self.detail = QtWidgets.QComboBox(objectName="repaint_detail")
         model_form = QtWidgets.QFormLayout()

@@ -4,7 +4,8 @@ from dataclasses import dataclass
 from typing import Any, Optional
 
 from .qt_compat import QtWidgets
-from .repaint_fill_core.expand import MAX_SIDE, ExpandSides, sides_for_aspect
+from .repaint_fill_core.expand import ExpandSides, sides_for_aspect
+from .repaint_fill_core.limits import MAX_EXPAND_SIDE
 from .settings_dialog import lay_out_with_ok_cancel, spin_box
 
 MAX_RATIO = 100
@@ -70,7 +71,7 @@ class ExpandDialog(QtWidgets.QDialog):
         return (self.left, self.right, self.top, self.bottom, self.aspect_width, self.aspect_height)
 
     @staticmethod
-    def _spin(value: int, low: int = 0, high: int = MAX_SIDE, suffix: str = " px") -> Any:
+    def _spin(value: int, low: int = 0, high: int = MAX_EXPAND_SIDE, suffix: str = " px") -> Any:
         return spin_box(low, high, value, suffix)
 
     def _update(self, *_ignored: Any) -> None:

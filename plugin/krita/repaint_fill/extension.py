@@ -15,8 +15,8 @@ from .expand_dialog import ExpandChoice, ExpandDialog
 from .qt_compat import QObject, QtWidgets, exec_dialog
 from .repaint_fill_core.config import PluginConfig, load_config
 from .repaint_fill_core.errors import NoSelection, RepaintFillError
-from .repaint_fill_core.expand import build_expand_request, plan_expand
-from .repaint_fill_core.fill import FillLayer, FillRequest, build_request, plan_fill, with_seed
+from .repaint_fill_core.expand import build_expand_upload, plan_expand
+from .repaint_fill_core.fill import FillLayer, JobUpload, build_job_upload, plan_fill, with_seed
 from .settings import EXPAND_GROUP, FillSettings, load_settings, save_settings
 from .settings_dialog import SettingsDialog
 from .worker import FillProgressDialog, FillWorker
@@ -52,7 +52,7 @@ class FillJob(QObject):
         document: Any,
         active: Any,
         config: PluginConfig,
-        make_request: Callable[[], FillRequest],
+        make_upload: Callable[[], JobUpload],
         insert: InsertResults = krita_io.insert_layers,
         show_dialog: bool = True,
     ) -> None:
@@ -61,7 +61,7 @@ class FillJob(QObject):
         self.document = document
         self.active = active
         self.insert = insert
-        self.worker = FillWorker(config, make_request)
+        self.worker = FillWorker(config, make_upload)
         self.worker.succeeded.connect(self.on_succeeded)
         self.worker.failed.connect(self.on_failed)
         self.worker.finished.connect(self.on_finished)
@@ -210,8 +210,8 @@ class RepaintFillExtension(Extension):
                 options.context_margin,
             )
             options = with_seed(options)
-            make_request = functools.partial(
-                build_request,
+            make_upload = functools.partial(
+                build_job_upload,
                 crop,
                 krita_io.read_crop_rgba(document, crop),
                 krita_io.read_coverage(selection, crop),
@@ -220,7 +220,7 @@ class RepaintFillExtension(Extension):
         except RepaintFillError as exc:
             self.report_error(type(exc).__name__, str(exc))
             return
-        job = FillJob(self, document, document.activeNode(), config, make_request,
+        job = FillJob(self, document, document.activeNode(), config, make_upload,
                       show_dialog=show_dialog)  # fmt: skip
         self.jobs.append(job)
         for listener in list(self.job_listeners):
@@ -264,8 +264,8 @@ class RepaintFillExtension(Extension):
                 self.record("cancelled", "RePaint Expand was cancelled.")
                 return
             plan = plan_expand(width, height, choice.sides(width, height), options.context_margin)
-            make_request = functools.partial(
-                build_expand_request,
+            make_upload = functools.partial(
+                build_expand_upload,
                 plan,
                 krita_io.read_crop_rgba(document, plan.source_rect),
                 options,
@@ -274,7 +274,7 @@ class RepaintFillExtension(Extension):
             self.report_error(type(exc).__name__, str(exc))
             return
         insert = functools.partial(krita_expand.grow_and_insert, plan=plan, links=self.undo_links)
-        job = FillJob(self, document, document.activeNode(), config, make_request, insert)
+        job = FillJob(self, document, document.activeNode(), config, make_upload, insert)
         self.jobs.append(job)
         self.record(
             "started",

@@ -13,7 +13,7 @@ from krita import Krita
 from .qt_compat import to_bytes, to_qbytearray
 from .repaint_fill_core.errors import UnsupportedImage
 from .repaint_fill_core.fill import FillLayer, group_name
-from .repaint_fill_core.geometry import Rect
+from .repaint_fill_core.geometry import CanvasRect
 
 SRGB_8BIT = ("RGBA", "U8", "sRGB-elle-V2-srgbtrc.icc")
 CONVERTIBLE_MODELS = ("RGBA", "GRAYA", "CMYKA", "LABA", "XYZA", "YCbCrA")
@@ -69,9 +69,9 @@ def convert_pixels(
         scratch.close()
 
 
-def canvas_rect(document: Any) -> Rect:
+def canvas_rect(document: Any) -> CanvasRect:
     """The canvas in document coordinates."""
-    return Rect(0, 0, document.width(), document.height())
+    return CanvasRect(0, 0, document.width(), document.height())
 
 
 def read_selection(document: Any, feather: int) -> Optional[Any]:
@@ -86,12 +86,12 @@ def read_selection(document: Any, feather: int) -> Optional[Any]:
     return selection
 
 
-def selection_bbox(selection: Any) -> Rect:
+def selection_bbox(selection: Any) -> CanvasRect:
     """The selection's bounding box."""
-    return Rect(selection.x(), selection.y(), selection.width(), selection.height())
+    return CanvasRect(selection.x(), selection.y(), selection.width(), selection.height())
 
 
-def read_coverage(selection: Any, crop: Rect) -> bytes:
+def read_coverage(selection: Any, crop: CanvasRect) -> bytes:
     """Selection coverage of the crop, one byte a pixel (0..255)."""
     coverage = to_bytes(selection.pixelData(crop.x, crop.y, crop.width, crop.height))
     if len(coverage) != crop.width * crop.height:
@@ -99,7 +99,7 @@ def read_coverage(selection: Any, crop: Rect) -> bytes:
     return coverage
 
 
-def read_crop_rgba(document: Any, crop: Rect) -> bytes:
+def read_crop_rgba(document: Any, crop: CanvasRect) -> bytes:
     """The visible image inside ``crop`` as 8-bit sRGB R,G,B,A."""
     document.waitForDone()
     pixels = to_bytes(document.pixelData(crop.x, crop.y, crop.width, crop.height))

@@ -18,7 +18,7 @@ def read_png(png: bytes) -> Any:
     return image.convertToFormat(QtGui.QImage.Format.Format_RGBA8888)
 
 
-def decode_png(png: bytes) -> Tuple[int, int, int, bytes]:
+def decode_png_qimage(png: bytes) -> Tuple[int, int, int, bytes]:
     """(width, height, 4, R,G,B,A bytes): the core's decoder signature, done by QImage."""
     image = read_png(png)
     width, height = image.width(), image.height()

@@ -5,10 +5,10 @@ from typing import Any, Callable, Mapping, Type
 
 from .repaint_fill_core.config import ENV_PRESET, ENV_URL, PRESETS, PluginConfig
 from .repaint_fill_core.fill import FillOptions
+from .repaint_fill_core.limits import MAX_VARIATIONS
 
 SETTINGS_GROUP = "RePaintFill"
 EXPAND_GROUP = "RePaintExpand"  # the expand dialog's last values (ExpandChoice)
-MAX_VARIATIONS = 8
 
 
 @dataclass(frozen=True)

@@ -5,10 +5,14 @@ from typing import Any, Optional
 
 from .qt_compat import QtWidgets
 from .repaint_fill_core.config import PRESETS, PluginConfig
-from .settings import MAX_VARIATIONS, FillSettings
-
-MAX_SEED = 2**31 - 1
-MAX_TIME_BUDGET = 3600  # seconds
+from .repaint_fill_core.limits import (
+    MAX_CONTEXT_MARGIN,
+    MAX_SEED,
+    MAX_STEPS,
+    MAX_TIME_BUDGET,
+    MAX_VARIATIONS,
+)
+from .settings import FillSettings
 
 
 def spin_box(low: int, high: int, value: int, suffix: str = "") -> Any:
@@ -54,10 +58,10 @@ class SettingsDialog(QtWidgets.QDialog):
         self.seed = self._spin(0, MAX_SEED, settings.seed)
         self.seed.setEnabled(not settings.random_seed)
         self.random_seed.toggled.connect(lambda checked: self.seed.setEnabled(not checked))
-        self.context_margin = self._spin(-1, 2048, settings.context_margin, " px")
+        self.context_margin = self._spin(-1, MAX_CONTEXT_MARGIN, settings.context_margin, " px")
         self.context_margin.setSpecialValueText("Default ({} px)".format(config.context_margin))
         self.feather = self._spin(0, 256, settings.feather, " px")
-        self.steps = self._spin(0, 1000, settings.steps)
+        self.steps = self._spin(0, MAX_STEPS, settings.steps)
         self.steps.setSpecialValueText("Preset default")
         self.time_budget = self._spin(0, MAX_TIME_BUDGET, settings.time_budget, " s")
         self.time_budget.setSpecialValueText("Off (use the preset)")

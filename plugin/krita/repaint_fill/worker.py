@@ -14,7 +14,7 @@ from . import qt_images
 from .qt_compat import Qt, QThread, QtWidgets, pyqtSignal
 from .repaint_fill_core.config import PluginConfig
 from .repaint_fill_core.errors import Cancelled, RepaintFillError
-from .repaint_fill_core.fill import FillRequest, execute
+from .repaint_fill_core.fill import JobUpload, execute
 from .repaint_fill_core.launcher import ensure_backend
 
 NO_ETA = -1.0
@@ -51,13 +51,13 @@ class FillWorker(QThread):
     def __init__(
         self,
         config: PluginConfig,
-        make_request: Callable[[], FillRequest],
+        make_upload: Callable[[], JobUpload],
         poll_interval: float = 0.5,
         parent: Optional[Any] = None,
     ) -> None:
         super().__init__(parent)
         self.config = config
-        self.make_request = make_request
+        self.make_upload = make_upload
         self.poll_interval = poll_interval
         self._cancel = threading.Event()
 
@@ -78,15 +78,15 @@ class FillWorker(QThread):
     def run(self) -> None:
         """Thread body: every outcome ends in exactly one of succeeded/failed."""
         try:
-            request = self.make_request()  # PNG encoding of big crops: off the UI thread
+            upload = self.make_upload()  # PNG encoding of big crops: off the UI thread
             client = ensure_backend(self.config, should_cancel=self.is_cancelled)
             layers = execute(
                 client,
-                request,
+                upload,
                 self._report,
                 self.is_cancelled,
                 self.poll_interval,
-                decode=qt_images.decode_png,
+                decode=qt_images.decode_png_qimage,
                 on_preview=self._preview,
             )
         except Cancelled as exc:
