@@ -55,11 +55,11 @@ def _autostart_config(port: int) -> dict:
     """plugin.json whose start_command starts a backend inside the chroot when none answers.
 
     The backend's venv (torch) is not inside the chroot, so the started process is the core's
-    stdlib STAND-IN server (tests/helpers_krita.py); what is tested is the plug-in starting it
+    stdlib STAND-IN server (tests/helpers_standin.py); what is tested is the plug-in starting it
     through the core's launcher and then filling with it."""
     code = (
         f"import sys; sys.path[:0] = ['{INSIDE_PLUGIN}', '{INSIDE_WORK}'];"
-        " from helpers_krita import serve_forever_on;"
+        " from helpers_standin import serve_forever_on;"
         f" serve_forever_on({port}, '{INSIDE_WORK}/autostart-token', '{INSIDE_WORK}/autostart.pid')"
     )
     return {
@@ -170,7 +170,7 @@ def gimp_run(chroot, backend):
             for pid in killed["pids"]:
                 os.kill(pid, signal.SIGKILL)
 
-    helpers = {"helpers_krita.py": (REPO / "tests" / "helpers_krita.py").read_bytes()}
+    helpers = {"helpers_standin.py": (REPO / "tests" / "helpers_standin.py").read_bytes()}
     png, rgba = result_like_png(2000)  # a 2000x2000 result as the server encodes it
     helpers.update({"result.png": png, "result.rgba": rgba})
     run = run_gimp_cases(

@@ -1,4 +1,4 @@
-"""Client and launcher against a STAND-IN backend (tests/helpers_krita.py: stdlib server that
+"""Client and launcher against a STAND-IN backend (tests/helpers_standin.py: stdlib server that
 follows docs/design.md), for protocol details and failures a real model cannot produce on demand.
 The same client against the real `repaint-fill serve`: tests/integration/test_core_client_server.py.
 """
@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from helpers_krita import StandInBackend, StandInBehaviour  # noqa: E402
+from helpers_standin import StandInBackend, StandInBehaviour  # noqa: E402
 from repaint_fill_core.client import BackendClient, run_job  # noqa: E402
 from repaint_fill_core.config import PluginConfig  # noqa: E402
 from repaint_fill_core.errors import (  # noqa: E402
@@ -141,7 +141,7 @@ def test_launcher_starts_the_configured_backend(tmp_path: Path) -> None:
     entry = tmp_path / "serve_stand_in.py"
     entry.write_text(
         f"import sys\nsys.path[:0] = {[str(Path(__file__).resolve().parents[1])] + sys.path!r}\n"
-        + "from helpers_krita import serve_forever_on\n"
+        + "from helpers_standin import serve_forever_on\n"
         + f"serve_forever_on({port}, {str(token_file)!r}, {str(pid_file)!r})\n"
     )
     config = PluginConfig(

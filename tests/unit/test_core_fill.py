@@ -1,5 +1,5 @@
 """Fill orchestration: upload building, wire mask, result layers (STAND-IN backend, see
-tests/helpers_krita.py; the real server is exercised in tests/integration and tests/hosts)."""
+tests/helpers_standin.py; the real server is exercised in tests/integration and tests/hosts)."""
 
 import sys
 from pathlib import Path
@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from helpers_krita import FILL_COLOUR, StandInBackend  # noqa: E402
+from helpers_standin import FILL_COLOUR, StandInBackend  # noqa: E402
 from repaint_fill_core.client import BackendClient  # noqa: E402
 from repaint_fill_core.errors import NoSelection  # noqa: E402
 from repaint_fill_core.fill import (  # noqa: E402

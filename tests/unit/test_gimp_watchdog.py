@@ -1,5 +1,5 @@
 """The GIMP plug-in's job watchdog: a killed plug-in's backend job gets cancelled, a finished one
-is left alone. Real processes; the backend is the core's stdlib stand-in (tests/helpers_krita.py),
+is left alone. Real processes; the backend is the core's stdlib stand-in (tests/helpers_standin.py),
 because only the DELETE it receives matters here."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ sys.path.insert(0, str(REPO / "plugin" / "gimp" / "repaint-fill"))
 sys.path.insert(0, str(REPO / "tests"))
 
 import job_watchdog  # noqa: E402
-from helpers_krita import StandInBackend, StandInBehaviour, StandInJob  # noqa: E402
+from helpers_standin import StandInBackend, StandInBehaviour, StandInJob  # noqa: E402
 
 
 @pytest.fixture

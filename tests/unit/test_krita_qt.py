@@ -4,7 +4,7 @@ dialog with ETA and Cancel, settings and their dialog, the expand dialog.
 Runs under the binding chosen by $REPAINT_FILL_TEST_QT (5 or 6); by default PyQt6 when it is
 installed (PyPI, offscreen), else PyQt5. ``test_same_tests_under_debian_pyqt5`` re-runs this
 module under Debian's /usr/bin/python3 with PyQt5, so one pytest call covers both bindings.
-The backend is the STAND-IN of tests/helpers_krita.py (protocol-level; real server elsewhere).
+The backend is the STAND-IN of tests/helpers_standin.py (protocol-level; real server elsewhere).
 """
 
 import importlib
@@ -21,7 +21,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "installer"))
-from helpers_krita import StandInBackend, StandInBehaviour  # noqa: E402
+from helpers_standin import StandInBackend, StandInBehaviour  # noqa: E402
 from plugin_layout import assemble_krita_plugin  # noqa: E402
 
 

@@ -1,4 +1,4 @@
-"""Test helpers of the Krita engineer's part (host core + Krita plug-in).
+"""The protocol stand-in backend, shared by every tier (core, Krita, GIMP, watchdog tests).
 
 ``StandInBackend`` is a STAND-IN for the real `repaint-fill serve`: a stdlib HTTP server that
 follows the docs/design.md API (health, models, jobs, status, result, cancel, error shape,
