@@ -1,13 +1,8 @@
 """Suite-wide rules: in CI, a real-host tier that cannot run is a failure, not a skip."""
 
 import os
-import sys
-from pathlib import Path
 
 import pytest
-
-# The tests folder holds shared helper modules (helpers_*.py); make them importable everywhere.
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 HOST_MARKERS = ("krita", "gimp")
 

@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from helpers_installer import install_plugin_skip_backend
+from helpers_paths import path_prelude
 from helpers_server import running_server
 from PIL import Image
 
@@ -154,7 +155,6 @@ def run_gimp_cases(
         f"HOME={inside}/home",
         f"XDG_CONFIG_HOME={inside}/home/.config",
         f"REPAINT_FILL_GIMP_TEST_DIR={inside}",
-        f"REPAINT_FILL_GIMP_PLUGIN_DIR={inside_plugin}",
     ]
     wrapper: list[str] = []
     if display:
@@ -177,7 +177,7 @@ def run_gimp_cases(
         "--quit",
         "--batch-interpreter=python-fu-eval",
         "-b",
-        f'exec(open("{inside}/eval_cases.py").read())',
+        f'{path_prelude(inside_plugin)}; exec(open("{inside}/eval_cases.py").read())',
     ]
     started = time.monotonic()
     process = subprocess.Popen(

@@ -21,12 +21,6 @@ INSTALL_PY = INSTALLER / "install.py"
 PACKAGE_PY = INSTALLER / "package.py"
 
 
-def import_installer_modules() -> None:
-    """Make installer/*.py importable as top-level modules (as install.py itself does)."""
-    if str(INSTALLER) not in sys.path:
-        sys.path.insert(0, str(INSTALLER))
-
-
 @dataclass(frozen=True)
 class Sandbox:
     """A throwaway HOME with its XDG folders, an empty PATH folder and a TMPDIR."""
@@ -225,8 +219,7 @@ NOT_LOCKED = {"pip", "wheel", "repaint-fill"}  # the venv's own tools, and the p
 def assert_exactly_the_lock(python: Path, lock: Path) -> None:
     installed = installed_versions(python)
     installed["torch"] = installed["torch"].split("+")[0]  # the build label: chosen per machine
-    import_installer_modules()
-    from lock import read_lock
+    from lock import read_lock  # installer/lock.py, on pytest's pythonpath
 
     pinned = read_lock(lock).pins
     assert {k: v for k, v in installed.items() if k not in NOT_LOCKED} == pinned

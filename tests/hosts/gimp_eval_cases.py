@@ -3,9 +3,9 @@ the case's "procedure") by name, and export what happened (layers as PNG, pixel 
 canvas size) for checks outside GIMP.
 
 Reads <work>/cases.json, writes <work>/out/<case>/manifest.json (+ PNGs); <work> comes from the
-REPAINT_FILL_GIMP_TEST_DIR environment variable of the gimp-console command, the installed
-plug-in's folder from REPAINT_FILL_GIMP_PLUGIN_DIR. A case's plugin_json replaces plugin.json for
-that case; None means the plugin.json the installer wrote.
+REPAINT_FILL_GIMP_TEST_DIR environment variable of the gimp-console command; the batch command
+puts the installed plug-in's folder on sys.path first (tests/helpers_paths.py). A case's
+plugin_json replaces plugin.json for that case; None means the plugin.json the installer wrote.
 """
 
 import hashlib
@@ -21,10 +21,9 @@ import gi
 gi.require_version("Gimp", "3.0")
 gi.require_version("Gegl", "0.4")
 from gi.repository import Gegl, Gimp  # noqa: E402
+from repaint_fill_core.png import encode_png  # from the installed plug-in  # noqa: E402
 
 WORK = os.environ["REPAINT_FILL_GIMP_TEST_DIR"]
-sys.path.insert(0, os.environ["REPAINT_FILL_GIMP_PLUGIN_DIR"])
-from repaint_fill_core.png import encode_png  # noqa: E402
 
 BASES = {
     "rgb": Gimp.ImageBaseType.RGB,

@@ -6,13 +6,11 @@ after one redo, and exports the new layer (<case>-layer.png, canvas-sized)."""
 import hashlib
 import json
 import os
-import sys
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import krita_scenarios as common  # noqa: E402
-from krita import InfoObject, Krita  # noqa: E402
-from PyQt5.QtCore import QRect, QTimer  # noqa: E402
-from PyQt5.QtWidgets import QApplication, QDialogButtonBox, QSpinBox  # noqa: E402
+import krita_scenarios as common  # found beside this script (the test driver runs it)
+from krita import InfoObject, Krita
+from PyQt5.QtCore import QRect, QTimer
+from PyQt5.QtWidgets import QApplication, QDialogButtonBox, QSpinBox
 
 ACTION = "repaint_expand"
 CHOICE_KEYS = ("left", "right", "top", "bottom", "use_aspect", "aspect_width", "aspect_height")

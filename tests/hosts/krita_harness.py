@@ -14,19 +14,16 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from helpers_installer import install_plugin_skip_backend
+from kritarc import enable_plugin  # only for the test driver's own enable line
+
 REPO = Path(__file__).resolve().parents[2]
 DRIVER_SOURCE = Path(__file__).resolve().parent / "krita_driver"
-sys.path.insert(0, str(REPO / "installer"))
-from kritarc import enable_plugin  # noqa: E402 - only for the test driver's own enable line
-
-sys.path.insert(0, str(REPO / "tests"))
-from helpers_installer import install_plugin_skip_backend  # noqa: E402
 
 # Krita's embedded Python finds its prefix through `python3` on PATH: a pyenv/venv python there
 # would hide Debian's PyQt5 from it.

@@ -12,18 +12,13 @@ import json
 import os
 import re
 import signal
-import sys
 import time
 import urllib.request
-from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from helpers_backend import result_like_png  # noqa: E402
-from helpers_gimp import (  # noqa: E402
+from helpers_backend import result_like_png
+from helpers_gimp import (
     INSIDE_PLUGIN,
     INSIDE_WORK,
     REPO,
@@ -38,8 +33,10 @@ from helpers_gimp import (  # noqa: E402
     result_of,
     run_gimp_cases,
 )
-from helpers_server import free_port  # noqa: E402
-from repaint_fill_backend.registry import find_entry  # noqa: E402
+from helpers_paths import path_prelude
+from helpers_server import free_port
+from PIL import Image
+from repaint_fill_backend.registry import find_entry
 
 pytestmark = [pytest.mark.gimp, pytest.mark.slow]
 
@@ -58,7 +55,7 @@ def _autostart_config(port: int) -> dict:
     stdlib STAND-IN server (tests/helpers_standin.py); what is tested is the plug-in starting it
     through the core's launcher and then filling with it."""
     code = (
-        f"import sys; sys.path[:0] = ['{INSIDE_PLUGIN}', '{INSIDE_WORK}'];"
+        f"{path_prelude(INSIDE_PLUGIN, INSIDE_WORK)};"
         " from helpers_standin import serve_forever_on;"
         f" serve_forever_on({port}, '{INSIDE_WORK}/autostart-token', '{INSIDE_WORK}/autostart.pid')"
     )

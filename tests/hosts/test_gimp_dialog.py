@@ -8,14 +8,10 @@ from __future__ import annotations
 
 import os
 import shutil
-import sys
 from pathlib import Path
 
 import pytest
-from PIL import Image
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from helpers_gimp import (  # noqa: E402
+from helpers_gimp import (
     INSIDE_WORK,
     assert_untouched,
     backend,
@@ -27,6 +23,7 @@ from helpers_gimp import (  # noqa: E402
     run_gimp_cases,
     single_new_layer,
 )
+from PIL import Image
 
 pytestmark = [pytest.mark.gimp, pytest.mark.slow]
 __all__ = ["backend", "chroot"]  # fixtures from helpers_gimp

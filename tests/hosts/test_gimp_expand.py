@@ -8,15 +8,9 @@ procedure opens one group around the resize and the new layer).
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
-from PIL import Image
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from helpers_gimp import (  # noqa: E402
+from helpers_gimp import (
     INSIDE_WORK,
     SEED,
     backend,
@@ -27,7 +21,8 @@ from helpers_gimp import (  # noqa: E402
     result_of,
     run_gimp_cases,
 )
-from helpers_server import free_port  # noqa: E402
+from helpers_server import free_port
+from PIL import Image
 
 pytestmark = [pytest.mark.gimp, pytest.mark.slow]
 __all__ = ["backend", "chroot"]  # fixtures from helpers_gimp

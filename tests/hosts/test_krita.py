@@ -9,18 +9,15 @@ import json
 import os
 import re
 import shutil
-import sys
 import zipfile
 from pathlib import Path
 
+import krita_harness
 import pytest
+from helpers_server import free_port
 from PIL import Image
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-sys.path.insert(0, str(HERE.parent))
-import krita_harness  # noqa: E402
-from helpers_server import free_port  # noqa: E402
 
 pytestmark = [
     pytest.mark.krita,

@@ -7,18 +7,15 @@ layers over the original canvas, the new layer as PNG, after the expand, one und
 
 import json
 import re
-import sys
 from pathlib import Path
 
+import krita_harness
 import numpy as np
 import pytest
+from helpers_server import free_port
 from PIL import Image
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-sys.path.insert(0, str(HERE.parent))
-import krita_harness  # noqa: E402
-from helpers_server import free_port  # noqa: E402
 
 pytestmark = [
     pytest.mark.krita,

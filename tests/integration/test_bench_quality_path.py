@@ -1,18 +1,13 @@
 """The benchmark fills through the engine's own steps: a batched bench fill of several images
 gives the same pixels as the product's Engine.fill of each image alone (same seed)."""
 
-import sys
-from pathlib import Path
-
 import numpy as np
+from helpers_backend import gradient_image, save_tiny_unet
 from PIL import Image
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from helpers_backend import gradient_image, save_tiny_unet  # noqa: E402
-from repaint_fill_backend.engine import Engine, FillRequest  # noqa: E402
-from repaint_fill_backend.imaging import composite  # noqa: E402
-from repaint_fill_backend.presets import SamplingSettings  # noqa: E402
-from repaint_fill_tools.bench.quality import Sample, fill_samples  # noqa: E402
+from repaint_fill_backend.engine import Engine, FillRequest
+from repaint_fill_backend.imaging import composite
+from repaint_fill_backend.presets import SamplingSettings
+from repaint_fill_tools.bench.quality import Sample, fill_samples
 
 SETTINGS = SamplingSettings(steps=6, jump_length=2, jump_n_sample=2)
 

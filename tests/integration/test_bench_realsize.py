@@ -2,19 +2,15 @@
 the numbers it prints are only meaningful with the real model and validation photos)."""
 
 import json
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers_backend import gradient_image, save_tiny_unet
 from PIL import Image
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from helpers_backend import gradient_image, save_tiny_unet  # noqa: E402
-from repaint_fill_backend.engine import Engine  # noqa: E402
+from repaint_fill_backend.engine import Engine
 
 pytest.importorskip("cv2")
-from repaint_fill_tools.bench.realsize import run_realsize  # noqa: E402
+from repaint_fill_tools.bench.realsize import run_realsize
 
 
 def test_realsize_section_writes_table_json_and_sheet(tmp_path):

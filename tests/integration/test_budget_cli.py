@@ -1,15 +1,11 @@
 """`repaint-fill fill --budget SECONDS` with a tiny random UNet: it measures, picks, reports."""
 
 import json
-import sys
-from pathlib import Path
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from helpers_backend import box_mask, gradient_image, save_tiny_unet  # noqa: E402
-from repaint_fill_backend.budget import load_curve  # noqa: E402
-from repaint_fill_backend.cli import main  # noqa: E402
+from helpers_backend import box_mask, gradient_image, save_tiny_unet
+from repaint_fill_backend.budget import load_curve
+from repaint_fill_backend.cli import main
 
 
 @pytest.fixture(scope="module")

@@ -1,17 +1,14 @@
 """`repaint-fill expand` end to end with a tiny random UNet2DModel (real engine, real files)."""
 
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers_backend import gradient_image, save_tiny_unet
 from PIL import Image
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from helpers_backend import gradient_image, save_tiny_unet  # noqa: E402
-from repaint_fill_backend.cli import main  # noqa: E402
-from repaint_fill_backend.expand import Sides, grow_canvas  # noqa: E402
+from repaint_fill_backend.cli import main
+from repaint_fill_backend.expand import Sides, grow_canvas
 
 FEW_STEPS = ["--steps", "6", "--jump-length", "2", "--jump-n-sample", "2", "--quiet"]
 

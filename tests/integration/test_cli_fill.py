@@ -9,12 +9,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers_backend import box_mask, gradient_image, save_tiny_unet
 from PIL import Image
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from helpers_backend import box_mask, gradient_image, save_tiny_unet  # noqa: E402
-from repaint_fill_backend.cli import main  # noqa: E402
-from repaint_fill_backend.devices import cpu_has_native_bf16  # noqa: E402
+from repaint_fill_backend.cli import main
+from repaint_fill_backend.devices import cpu_has_native_bf16
 
 native_bf16 = cpu_has_native_bf16()
 

@@ -1,26 +1,23 @@
 """The host core (client, fill orchestration, launcher) against the REAL `repaint-fill serve`
 on loopback with a token file, a small model and few steps."""
 
-import sys
 import threading
 from pathlib import Path
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from helpers_server import running_server, serve_command, tiny_model  # noqa: E402
-from repaint_fill_core.client import BackendClient, run_job  # noqa: E402
-from repaint_fill_core.config import PluginConfig, read_token  # noqa: E402
-from repaint_fill_core.errors import BackendError, Cancelled  # noqa: E402
-from repaint_fill_core.fill import (  # noqa: E402
+from helpers_server import running_server, serve_command, tiny_model
+from repaint_fill_core.client import BackendClient, run_job
+from repaint_fill_core.config import PluginConfig, read_token
+from repaint_fill_core.errors import BackendError, Cancelled
+from repaint_fill_core.fill import (
     FillOptions,
     build_job_upload,
     execute,
     short_model_name,
 )
-from repaint_fill_core.geometry import CanvasRect  # noqa: E402
-from repaint_fill_core.launcher import ensure_backend  # noqa: E402
-from repaint_fill_core.png import decode_png  # noqa: E402
+from repaint_fill_core.geometry import CanvasRect
+from repaint_fill_core.launcher import ensure_backend
+from repaint_fill_core.png import decode_png
 
 pytestmark = pytest.mark.slow
 FEW_STEPS = {"preset": "fast", "steps": 10}

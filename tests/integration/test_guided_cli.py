@@ -10,11 +10,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers_backend import box_mask, gradient_image
+from helpers_guided import save_small_checkpoint
 from PIL import Image
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from helpers_backend import box_mask, gradient_image  # noqa: E402
-from helpers_guided import save_small_checkpoint  # noqa: E402
 
 FEW_STEPS = ["--steps", "4", "--jump-length", "1", "--jump-n-sample", "1"]
 

@@ -19,11 +19,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from helpers_guided import SMALL, save_small_checkpoint
 from repaint_fill_backend.downloads import DownloadError, download_checkpoint, downloads_folder
 from repaint_fill_backend.registry import find_entry, models_folder
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from helpers_guided import SMALL, save_small_checkpoint  # noqa: E402
 
 FILE = "/diffusion/256x256_diffusion_uncond.pt"
 

@@ -11,14 +11,11 @@ import os
 import socket
 import stat
 import struct
-import sys
 import zlib
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 pytest.register_assert_rewrite("helpers_server")  # also loaded as a plugin (pytest_plugins)
 from helpers_backend import box_mask  # noqa: E402
 from helpers_server import (  # noqa: E402

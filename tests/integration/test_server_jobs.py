@@ -5,15 +5,11 @@ Its own server: at most 2 queued jobs, finished results kept 3 s and at most 3 o
 
 from __future__ import annotations
 
-import sys
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from helpers_server import (  # noqa: E402
+from helpers_server import (
     FAST,
     LONG,
     RunningServer,

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import sys
 import threading
 import time
 from collections import Counter
@@ -19,7 +18,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 pytest.register_assert_rewrite("helpers_server")  # also loaded as a plugin (pytest_plugins)
 from helpers_server import (  # noqa: E402
     FAST,

@@ -5,14 +5,11 @@ Uses the session's shared server (helpers_server.shared_server: a tiny random UN
 
 from __future__ import annotations
 
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 pytest.register_assert_rewrite("helpers_server")
 from helpers_server import (  # noqa: E402
     FAST,

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import http.client
 import socket
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,7 +14,6 @@ import numpy as np
 import pytest
 from PIL import Image
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 pytest.register_assert_rewrite("helpers_server")
 from helpers_server import (  # noqa: E402
     FAST,

@@ -7,14 +7,11 @@ cancellation path is covered in tests/unit/test_server_worker.py.
 from __future__ import annotations
 
 import signal
-import sys
 import time
 from pathlib import Path
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from helpers_server import LONG, start_server, submit, tiny_model, wait_for_state  # noqa: E402
+from helpers_server import LONG, start_server, submit, tiny_model, wait_for_state
 
 EXIT_SECONDS = 5.0
 pytestmark = pytest.mark.slow

@@ -12,19 +12,18 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from helpers_standin import StandInBackend, StandInBehaviour  # noqa: E402
-from repaint_fill_core.client import BackendClient, run_job  # noqa: E402
-from repaint_fill_core.config import PluginConfig  # noqa: E402
-from repaint_fill_core.errors import (  # noqa: E402
+from helpers_paths import this_path_prelude
+from helpers_standin import StandInBackend, StandInBehaviour
+from repaint_fill_core.client import BackendClient, run_job
+from repaint_fill_core.config import PluginConfig
+from repaint_fill_core.errors import (
     BackendError,
     BackendUnavailable,
     Cancelled,
     JobFailed,
 )
-from repaint_fill_core.launcher import ensure_backend  # noqa: E402
-from repaint_fill_core.png import decode_png, encode_png  # noqa: E402
+from repaint_fill_core.launcher import ensure_backend
+from repaint_fill_core.png import decode_png, encode_png
 
 IMAGE = encode_png(4, 2, 3, bytes(range(24)))
 MASK = encode_png(4, 2, 1, bytes([0, 255, 128, 0, 0, 0, 255, 0]))
@@ -140,8 +139,8 @@ def test_launcher_starts_the_configured_backend(tmp_path: Path) -> None:
     token_file, pid_file = tmp_path / "token", tmp_path / "pid"
     entry = tmp_path / "serve_stand_in.py"
     entry.write_text(
-        f"import sys\nsys.path[:0] = {[str(Path(__file__).resolve().parents[1])] + sys.path!r}\n"
-        + "from helpers_standin import serve_forever_on\n"
+        this_path_prelude()
+        + "\nfrom helpers_standin import serve_forever_on\n"
         + f"serve_forever_on({port}, {str(token_file)!r}, {str(pid_file)!r})\n"
     )
     config = PluginConfig(

@@ -1,16 +1,11 @@
 """Fill orchestration: upload building, wire mask, result layers (STAND-IN backend, see
 tests/helpers_standin.py; the real server is exercised in tests/integration and tests/hosts)."""
 
-import sys
-from pathlib import Path
-
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from helpers_standin import FILL_COLOUR, StandInBackend  # noqa: E402
-from repaint_fill_core.client import BackendClient  # noqa: E402
-from repaint_fill_core.errors import NoSelection  # noqa: E402
-from repaint_fill_core.fill import (  # noqa: E402
+from helpers_standin import FILL_COLOUR, StandInBackend
+from repaint_fill_core.client import BackendClient
+from repaint_fill_core.errors import NoSelection
+from repaint_fill_core.fill import (
     FillOptions,
     build_job_upload,
     execute,
@@ -19,8 +14,8 @@ from repaint_fill_core.fill import (  # noqa: E402
     plan_fill,
     with_seed,
 )
-from repaint_fill_core.geometry import CanvasRect  # noqa: E402
-from repaint_fill_core.png import decode_png  # noqa: E402
+from repaint_fill_core.geometry import CanvasRect
+from repaint_fill_core.png import decode_png
 
 CANVAS = CanvasRect(0, 0, 64, 48)
 

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from plugin_layout import assemble_gimp_plugin
 
 REPO = Path(__file__).resolve().parents[2]
 PLUGIN = REPO / "plugin" / "gimp" / "repaint-fill"
@@ -36,9 +37,6 @@ def test_python_38_and_standard_library_only(source: Path):
 
 
 def test_installed_layout_is_what_gimp_loads(tmp_path: Path):
-    sys.path.insert(0, str(REPO))
-    from installer.plugin_layout import assemble_gimp_plugin
-
     assemble_gimp_plugin(tmp_path)
     folder = tmp_path / "repaint-fill"
     entry = folder / "repaint-fill.py"

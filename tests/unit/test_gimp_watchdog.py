@@ -4,18 +4,11 @@ because only the DELETE it receives matters here."""
 
 from __future__ import annotations
 
-import sys
 import time
-from pathlib import Path
 
+import job_watchdog
 import pytest
-
-REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO / "plugin" / "gimp" / "repaint-fill"))
-sys.path.insert(0, str(REPO / "tests"))
-
-import job_watchdog  # noqa: E402
-from helpers_standin import StandInBackend, StandInBehaviour, StandInJob  # noqa: E402
+from helpers_standin import StandInBackend, StandInBehaviour, StandInJob
 
 
 @pytest.fixture

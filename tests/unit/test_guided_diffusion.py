@@ -2,17 +2,13 @@
 
 import math
 import pickle
-import sys
 from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from helpers_guided import SMALL, random_unet, save_small_checkpoint  # noqa: E402
-from repaint_fill_backend.guided_diffusion import (  # noqa: E402
+from helpers_guided import SMALL, random_unet, save_small_checkpoint
+from repaint_fill_backend.guided_diffusion import (
     IMAGENET_256_CONDITIONAL,
     PAPER_256,
     CheckpointError,
@@ -21,7 +17,7 @@ from repaint_fill_backend.guided_diffusion import (  # noqa: E402
     load_checkpoint_model,
     load_guided_diffusion,
 )
-from repaint_fill_backend.guided_diffusion.unet import (  # noqa: E402
+from repaint_fill_backend.guided_diffusion.unet import (
     multi_head_attention,
     timestep_embedding,
 )

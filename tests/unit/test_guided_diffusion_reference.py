@@ -5,9 +5,7 @@ The oracle is OpenAI's guided-diffusion (MIT), as packaged on PyPI by `guided-di
 nothing of it ships). Skipped when it is not installed.
 """
 
-import sys
 from dataclasses import replace
-from pathlib import Path
 
 import pytest
 import torch
@@ -16,7 +14,6 @@ reference = pytest.importorskip(
     "guided_diffusion.unet", reason="guided-diffusion-sdk not installed"
 )
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from helpers_guided import SMALL  # noqa: E402
 from repaint_fill_backend.guided_diffusion import (  # noqa: E402
     IMAGENET_256_CONDITIONAL,

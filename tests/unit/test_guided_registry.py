@@ -1,16 +1,13 @@
 """The model registry: entries, the models folder, and resolving guided-diffusion names."""
 
 import sys
-from pathlib import Path
 
 import pytest
 import torch
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from helpers_guided import save_small_checkpoint  # noqa: E402
-from repaint_fill_backend import registry  # noqa: E402
-from repaint_fill_backend.guided_diffusion import GuidedDiffusionUNet  # noqa: E402
-from repaint_fill_backend.models import load_guided_checkpoint  # noqa: E402
+from helpers_guided import save_small_checkpoint
+from repaint_fill_backend import registry
+from repaint_fill_backend.guided_diffusion import GuidedDiffusionUNet
+from repaint_fill_backend.models import load_guided_checkpoint
 
 GUIDED = [entry for entry in registry.registry_entries() if entry.kind == "guided"]
 

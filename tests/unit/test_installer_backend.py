@@ -9,14 +9,11 @@ same local wheels and indexes as outside the test.
 import json
 import os
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from helpers_installer import (  # noqa: E402
+from helpers_installer import (
     REPO,
     assert_exactly_the_lock,
     machine_pip_config,

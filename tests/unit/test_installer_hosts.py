@@ -4,17 +4,12 @@ macOS and Windows are table tests of pure functions (platform + environment in, 
 detection (what is present) runs against throwaway folders on this Linux machine.
 """
 
-import sys
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
+import backend_env
+import hosts
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from helpers_installer import import_installer_modules, make_sandbox  # noqa: E402
-
-import_installer_modules()
-import backend_env  # noqa: E402
-import hosts  # noqa: E402
+from helpers_installer import make_sandbox
 
 LINUX_ENV = {"HOME": "/home/ann"}
 LINUX_XDG = {"HOME": "/home/ann", "XDG_CONFIG_HOME": "/cfg", "XDG_DATA_HOME": "/dat"}

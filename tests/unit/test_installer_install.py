@@ -13,19 +13,14 @@ import sys
 from pathlib import Path
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from helpers_installer import (  # noqa: E402
+from helpers_installer import (
     Sandbox,
-    import_installer_modules,
     make_sandbox,
     run_installer,
     snapshot,
 )
-from repaint_fill_core.config import load_config  # noqa: E402
-
-import_installer_modules()
-from lock import read_lock  # noqa: E402
+from lock import read_lock
+from repaint_fill_core.config import load_config
 
 BOTH = ("--hosts", "krita,gimp", "--skip-backend")
 KRITARC = (

@@ -1,17 +1,9 @@
 """kritarc edited as text: our one line goes in and comes out, every other byte stays."""
 
-import sys
-from pathlib import Path
-
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from helpers_installer import import_installer_modules  # noqa: E402
-
-import_installer_modules()
-from kritarc import disable_plugin, enable_plugin  # noqa: E402
+from kritarc import disable_plugin, enable_plugin
 
 NAME = "repaint_fill"
 KRITARC_CASES = {

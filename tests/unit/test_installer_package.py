@@ -7,14 +7,11 @@ import sys
 import zipfile
 from pathlib import Path
 
+import plugin_layout
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from helpers_installer import PACKAGE_PY, REPO, import_installer_modules  # noqa: E402
-
-import_installer_modules()
-import plugin_layout  # noqa: E402
-from package import project_version  # noqa: E402
+from helpers_installer import PACKAGE_PY, REPO
+from helpers_paths import path_prelude
+from package import project_version
 
 VERSION = project_version()
 
@@ -86,7 +83,7 @@ def test_unpacked_gimp_zip_core_is_importable(zips: dict, tmp_path: Path) -> Non
     folder = tmp_path / "repaint-fill"
     probe = "import repaint_fill_core.config as c; print(c.__file__)"
     result = subprocess.run(
-        [sys.executable, "-I", "-c", f"import sys; sys.path.insert(0, {str(folder)!r}); {probe}"],
+        [sys.executable, "-I", "-c", f"{path_prelude(folder)}; {probe}"],
         capture_output=True,
         text=True,
         timeout=60,

@@ -18,24 +18,19 @@ import time
 import zipfile
 from pathlib import Path
 
+import plugin_layout
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from helpers_installer import (  # noqa: E402
+from helpers_installer import (
     REPO,
     assert_exactly_the_lock,
     build_release,
-    import_installer_modules,
     machine_pip_config,
     make_sandbox,
     run_release_installer,
     snapshot,
     unpack_release,
 )
-
-import_installer_modules()
-import plugin_layout  # noqa: E402
-from lock import read_lock  # noqa: E402
+from lock import read_lock
 
 
 @pytest.fixture(scope="module")

@@ -5,9 +5,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "installer"))
-from plugin_layout import (  # noqa: E402
+from helpers_paths import path_prelude
+from plugin_layout import (
     assemble_gimp_plugin,
     assemble_krita_plugin,
     remove_gimp_plugin,
@@ -31,10 +30,8 @@ def test_krita_layout_has_desktop_package_and_core_inside(tmp_path: Path) -> Non
         assert (package / name).is_file(), name
     assert not list(pykrita.rglob("__pycache__"))
     # The core inside the plug-in is found by relative import, without any installed package.
-    probe = (
-        f"import sys; sys.path.insert(0, {str(pykrita)!r}); "
-        "import repaint_fill.repaint_fill_core.png as png; print(png.__file__)"
-    )
+    probe = f"{path_prelude(pykrita)}; import repaint_fill.repaint_fill_core.png as png; "
+    probe += "print(png.__file__)"
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     found = subprocess.run(
         [sys.executable, "-I", "-c", probe],

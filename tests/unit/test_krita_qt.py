@@ -17,12 +17,10 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from helpers_standin import StandInBackend, StandInBehaviour
+from plugin_layout import assemble_krita_plugin
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "tests"))
-sys.path.insert(0, str(ROOT / "installer"))
-from helpers_standin import StandInBackend, StandInBehaviour  # noqa: E402
-from plugin_layout import assemble_krita_plugin  # noqa: E402
 
 
 def _chosen_binding() -> int:
@@ -43,13 +41,13 @@ def plugin(tmp_path_factory: pytest.TempPathFactory) -> types.SimpleNamespace:
     """The plug-in package assembled as installed, imported with Krita's word for the binding."""
     pykrita = tmp_path_factory.mktemp("pykrita")
     assemble_krita_plugin(pykrita)
-    sys.path.insert(0, str(pykrita))
     # Krita registers `pykrita`; Krita 6 answers qt_major_version() == 6, Krita 5 has no such call.
     fake = types.ModuleType("pykrita")
     if QT == 6:
         fake.qt_major_version = lambda: 6
-    sys.modules["pykrita"] = fake
-    try:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.syspath_prepend(str(pykrita))  # as Krita does for its pykrita folder
+        patch.setitem(sys.modules, "pykrita", fake)
         modules = {
             name: importlib.import_module("repaint_fill." + name)
             for name in (
@@ -61,8 +59,6 @@ def plugin(tmp_path_factory: pytest.TempPathFactory) -> types.SimpleNamespace:
                 "qt_images",
             )
         }
-    finally:
-        del sys.modules["pykrita"]
     app = modules["qt_compat"].QtWidgets.QApplication.instance() or modules[
         "qt_compat"
     ].QtWidgets.QApplication(["test"])

@@ -3,18 +3,11 @@ declare: the backend's (lock.txt) and, for development, the tools' too (lock-dev
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
 import tomllib
+from helpers_installer import REPO
+from lock import DEV_EXTRAS, TOOLS, normalise, read_lock
 from packaging.requirements import Requirement
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from helpers_installer import REPO, import_installer_modules  # noqa: E402
-
-import_installer_modules()
-from lock import DEV_EXTRAS, TOOLS, normalise, read_lock  # noqa: E402
 
 PROJECT = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]
 TOOLS_PROJECT = tomllib.loads((TOOLS / "pyproject.toml").read_text(encoding="utf-8"))["project"]

@@ -18,24 +18,24 @@ import torch
 pytest.importorskip("skimage")
 pytest.importorskip("matplotlib")
 
-from diffusers import DDPMScheduler, UNet2DModel  # noqa: E402
-from repaint_fill_tools.training import data  # noqa: E402
-from repaint_fill_tools.training.checkpoint import (  # noqa: E402
+from diffusers import DDPMScheduler, UNet2DModel
+from repaint_fill_tools.training import data
+from repaint_fill_tools.training.checkpoint import (
     CHECKPOINT_NAME,
     export_diffusers,
 )
-from repaint_fill_tools.training.model import (  # noqa: E402
+from repaint_fill_tools.training.model import (
     linear_alphas_cumprod,
     parameter_count,
 )
-from repaint_fill_tools.training.train import (  # noqa: E402
+from repaint_fill_tools.training.train import (
     TrainConfig,
     diffusion_loss,
     export_run,
     new_state,
     train,
 )
-from safetensors import safe_open  # noqa: E402
+from safetensors import safe_open
 
 TINY_UNET = {
     "sample_size": 16,

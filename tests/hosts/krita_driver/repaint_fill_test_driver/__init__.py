@@ -51,6 +51,8 @@ class TestDriver(Extension):
             return
         try:
             app.setBatchmode(True)
+            # As `python script.py` does: the script's folder first, so it imports its neighbours.
+            sys.path.insert(0, os.path.dirname(os.path.abspath(SCRIPT_PATH)))
             runpy.run_path(SCRIPT_PATH)["main"](self.result)
             self.result["finished"] = True
         except BaseException:  # noqa: BLE001 - recorded for the test to fail with
