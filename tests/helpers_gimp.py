@@ -25,10 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import pytest
 from helpers_installer import install_plugin_skip_backend
 from helpers_paths import path_prelude
-from helpers_server import running_server
 from PIL import Image
 
 REPO = Path(__file__).resolve().parents[1]
@@ -219,24 +217,7 @@ def remove_work(run: GimpRun) -> None:
         shutil.rmtree(run.work, ignore_errors=True)
 
 
-# --- fixtures and checks shared by the GIMP test modules ------------------------------------
-
-
-@pytest.fixture(scope="session")
-def chroot() -> Path:
-    if os.geteuid() != 0:
-        pytest.skip("real-GIMP tests need root (chroot and mount)")
-    root = chroot_root()
-    if root is None:
-        pytest.skip("GIMP chroot not built: run tests/hosts/gimp_chroot.sh build (as root)")
-    return root
-
-
-@pytest.fixture(scope="session")
-def backend(tmp_path_factory):
-    """A real `repaint-fill serve` on 127.0.0.1 (the chroot shares the host network)."""
-    with running_server(tmp_path_factory.mktemp("gimp-backend")) as server:
-        yield server
+# --- checks shared by the GIMP test modules (their fixtures: tests/hosts/conftest.py) --------
 
 
 def make_case(

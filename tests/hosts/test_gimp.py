@@ -24,9 +24,7 @@ from helpers_gimp import (
     REPO,
     SEED,
     assert_untouched,
-    backend,
     check_fill,
-    chroot,
     make_case,
     new_items,
     remove_work,
@@ -37,11 +35,6 @@ from helpers_paths import path_prelude
 from helpers_server import free_port
 from PIL import Image
 from repaint_fill_backend.registry import find_entry
-
-pytestmark = [pytest.mark.gimp, pytest.mark.slow]
-
-__all__ = ["backend", "chroot"]  # fixtures from helpers_gimp
-
 
 TWO_REGIONS = [[40, 30, 120, 80], [1340, 890, 120, 80]]  # [x, y, w, h], top-left, bottom-right
 DETAIL_RECT = [600, 400, 300, 200]  # larger than 1.5 x the embedded model's 128 px: 2 levels

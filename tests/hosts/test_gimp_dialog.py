@@ -14,8 +14,6 @@ import pytest
 from helpers_gimp import (
     INSIDE_WORK,
     assert_untouched,
-    backend,
-    chroot,
     make_case,
     new_items,
     remove_work,
@@ -24,10 +22,6 @@ from helpers_gimp import (
     single_new_layer,
 )
 from PIL import Image
-
-pytestmark = [pytest.mark.gimp, pytest.mark.slow]
-__all__ = ["backend", "chroot"]  # fixtures from helpers_gimp
-
 
 # Click into the seed field (second row of the dialog at the screen's origin), type 777, OK.
 SEED_777_AND_OK = "mousemove 330 65 click 1 key --delay 150 ctrl+a 7 7 7 Tab alt+o"

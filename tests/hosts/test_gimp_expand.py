@@ -13,8 +13,6 @@ import pytest
 from helpers_gimp import (
     INSIDE_WORK,
     SEED,
-    backend,
-    chroot,
     make_case,
     new_items,
     remove_work,
@@ -23,9 +21,6 @@ from helpers_gimp import (
 )
 from helpers_server import free_port
 from PIL import Image
-
-pytestmark = [pytest.mark.gimp, pytest.mark.slow]
-__all__ = ["backend", "chroot"]  # fixtures from helpers_gimp
 
 PROCEDURE = "plug-in-repaint-expand"
 

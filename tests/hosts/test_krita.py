@@ -19,17 +19,6 @@ from PIL import Image
 
 HERE = Path(__file__).resolve().parent
 
-pytestmark = [
-    pytest.mark.krita,
-    pytest.mark.slow,
-    pytest.mark.skipif(
-        bool(krita_harness.missing_tools()),
-        reason="real-Krita tier needs `apt-get install krita xvfb xauth` (missing: {})".format(
-            ", ".join(krita_harness.missing_tools())
-        ),
-    ),
-]
-
 W, H = 96, 64
 TWO_REGIONS = [[40, 30, 120, 80], [1340, 890, 120, 80]]  # [x, y, w, h], top-left, bottom-right
 FEW_STEPS = 10  # with the "fast" preset: a few seconds a fill on CPU
@@ -50,15 +39,6 @@ CASES = [
     # A photo-sized document with two small selected parts far apart: two regions to the backend.
     {"name": "two_regions", "size": [1500, 1000], "rects": TWO_REGIONS},
 ]
-
-
-@pytest.fixture(scope="module")
-def backend(tmp_path_factory: pytest.TempPathFactory):
-    """The real `repaint-fill serve` (embedded or tiny model) on loopback."""
-    from helpers_server import running_server
-
-    with running_server(tmp_path_factory.mktemp("backend")) as server:
-        yield server
 
 
 @pytest.fixture(scope="module")

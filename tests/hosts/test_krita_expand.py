@@ -17,17 +17,6 @@ from PIL import Image
 
 HERE = Path(__file__).resolve().parent
 
-pytestmark = [
-    pytest.mark.krita,
-    pytest.mark.slow,
-    pytest.mark.skipif(
-        bool(krita_harness.missing_tools()),
-        reason="real-Krita tier needs `apt-get install krita xvfb xauth` (missing: {})".format(
-            ", ".join(krita_harness.missing_tools())
-        ),
-    ),
-]
-
 W, H = 96, 64  # the scenarios' canvas
 CASES = [
     {"name": "sides", "choice": {"left": 16, "right": 8, "bottom": 4}, "offset": [16, 0]},
@@ -47,32 +36,29 @@ GROWN = {"sides": [120, 68], "top": [96, 76], "aspect": [114, 64], "dialog": [10
 
 
 @pytest.fixture(scope="module")
-def krita_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
-    from helpers_server import running_server
-
-    with running_server(tmp_path_factory.mktemp("backend")) as backend:
-        home = krita_harness.prepare_home(
-            tmp_path_factory.mktemp("krita-home"), backend.url, backend.token_file
+def krita_run(tmp_path_factory: pytest.TempPathFactory, backend) -> dict:
+    home = krita_harness.prepare_home(
+        tmp_path_factory.mktemp("krita-home"), backend.url, backend.token_file
+    )
+    out = tmp_path_factory.mktemp("krita-out")
+    config_path = home / ".config" / "repaint-fill" / "plugin.json"
+    config = json.loads(config_path.read_text())
+    # Unstartable on purpose: the backend_down case must fail clearly, not hang.
+    config.update(start_command=[str(home / "no-such-dir" / "repaint-fill"), "serve"])
+    config.update(context_margin=8, startup_timeout=5)
+    config_path.write_text(json.dumps(config))
+    spec = {
+        "out_dir": str(out),
+        "cases": CASES,
+        "down_url": f"http://127.0.0.1:{free_port()}",
+        "steps": 10,
+    }
+    (out / "spec.json").write_text(json.dumps(spec))
+    env = {"REPAINT_FILL_TEST_SPEC": str(out / "spec.json")}
+    with krita_harness.xvfb_display() as display:
+        result = krita_harness.run_krita(
+            home, display, HERE / "krita_expand_scenarios.py", env, timeout=400
         )
-        out = tmp_path_factory.mktemp("krita-out")
-        config_path = home / ".config" / "repaint-fill" / "plugin.json"
-        config = json.loads(config_path.read_text())
-        # Unstartable on purpose: the backend_down case must fail clearly, not hang.
-        config.update(start_command=[str(home / "no-such-dir" / "repaint-fill"), "serve"])
-        config.update(context_margin=8, startup_timeout=5)
-        config_path.write_text(json.dumps(config))
-        spec = {
-            "out_dir": str(out),
-            "cases": CASES,
-            "down_url": f"http://127.0.0.1:{free_port()}",
-            "steps": 10,
-        }
-        (out / "spec.json").write_text(json.dumps(spec))
-        env = {"REPAINT_FILL_TEST_SPEC": str(out / "spec.json")}
-        with krita_harness.xvfb_display() as display:
-            result = krita_harness.run_krita(
-                home, display, HERE / "krita_expand_scenarios.py", env, timeout=400
-            )
     result["out"] = out
     assert result["errors"] == [], "\n".join(result["errors"])
     assert result["finished"]
