@@ -4,7 +4,8 @@
 embedded model and stores next to this module (quality_curve.json): the lowest texture distance
 (SWD) among the schedules whose estimated time fits the budget. The same curve serves every model:
 which schedules are worth their calls is a property of the sampler more than of the weights.
-Used by ``repaint-fill fill --budget`` and the server's ``budget`` job parameter.
+Used by ``repaint-fill fill --budget`` and the server's ``budget`` job parameter, through the
+fill service (service.py), which runs the measurement under the engine's lock.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from pathlib import Path
 import torch
 
 from .denoiser import LoadedModel
-from .engine import Engine, FillRequest, plan_request
+from .engine import FillRequest, plan_request
 from .fill_plan import FillPlan
 from .presets import SamplingSettings
 from .schedule import ScheduleError, diffusion_tables
@@ -208,19 +209,37 @@ def choose_for_request(
     clock: Clock = time.perf_counter,
     curve: Sequence[CurvePoint] | None = None,
 ) -> BudgetChoice:
-    """Measure a native-size call at the request's batch, then choose schedule and levels.
+    """``choose_for_plan`` for a request not planned yet (every level kept)."""
+    base = plan_request(model, replace(request, drop_levels=0))
+    return choose_for_plan(model, base, request.variations, budget_seconds,
+                           max_model_calls=max_model_calls, clock=clock, curve=curve)  # fmt: skip
 
-    Native detail first: the full plan with the best resampling schedule that fits; when none
-    fits with every level, the finest levels are left out one at a time (reported as
-    ``levels_dropped``); schedules without resampling come last.
+
+def choose_for_plan(
+    model: LoadedModel,
+    base: FillPlan,
+    variations: int,
+    budget_seconds: float,
+    *,
+    max_model_calls: int | None = None,
+    clock: Clock = time.perf_counter,
+    curve: Sequence[CurvePoint] | None = None,
+) -> BudgetChoice:
+    """Measure a native-size call at the job's batch, then choose schedule and levels.
+
+    ``base`` is the fill's plan with every level (planned once: 0.15 s at 12 MP; each curve
+    point and depth re-costs it). Native detail first: the full plan with the best resampling
+    schedule that fits; when none fits with every level, the finest levels are left out one at
+    a time (reported as ``levels_dropped``); schedules without resampling come last.
     ``max_model_calls`` (per image, as the server sets it) counts every call of the plan.
+    The measuring calls run the model: call this where the fill itself would run (the service
+    holds the engine's lock).
     """
     if budget_seconds <= 0:
         raise ScheduleError(f"the time budget must be positive, got {budget_seconds}")
     native = model.native_size
-    seconds_per_call = measure_seconds_per_call(model, (native, native), request.variations, clock)
+    seconds_per_call = measure_seconds_per_call(model, (native, native), variations, clock)
     points = list(curve if curve is not None else load_curve())
-    base = plan_request(model, replace(request, drop_levels=0))  # planned once: 0.15 s at 12 MP
     resampling = [point for point in points if point.settings.jump_n_sample > 1]
     # Resampling harmonises a fill with its context (the paper's ablation): it is kept before
     # detail levels, and detail levels before schedules without it.
@@ -243,6 +262,11 @@ def choose_for_request(
     return choice
 
 
+def chosen_plan(base: FillPlan, choice: BudgetChoice) -> FillPlan:
+    """The plan the budget's choice runs: ``base`` under its schedule, levels left out."""
+    return base.with_settings(choice.settings).without_finest(choice.levels_dropped)
+
+
 def check_budget_arguments(
     budget: float | None, spell: Callable[[str], str] | None = None, **explicit: object
 ) -> None:
@@ -261,20 +285,3 @@ def check_budget_arguments(
         raise ScheduleError(
             f"{name('budget')} chooses the schedule itself; drop {options} or {name('budget')}"
         )
-
-
-def apply_budget(
-    engine: Engine,
-    request: FillRequest,
-    budget_seconds: float,
-    *,
-    max_model_calls: int | None = None,
-    clock: Clock = time.perf_counter,
-) -> tuple[FillRequest, BudgetChoice]:
-    """(request with the chosen settings and levels, the choice); measures on the engine's
-    model."""
-    choice = choose_for_request(
-        engine.model, request, budget_seconds, max_model_calls=max_model_calls, clock=clock
-    )
-    chosen = replace(request, settings=choice.settings, drop_levels=choice.levels_dropped)
-    return chosen, choice

@@ -228,8 +228,9 @@ def run_fill(args: argparse.Namespace) -> int:
 def fill_and_save(args: argparse.Namespace, image: Image.Image, coverage: np.ndarray) -> int:
     """Fill ``coverage`` (255 = fill) of ``image`` with the sampling arguments; write -o."""
     from .devices import configure_threads
-    from .engine import Engine, FillRequest, validate_request
+    from .engine import Engine, FillRequest
     from .imaging import fill_in_original_mode, save_atomically
+    from .service import check_request, fill
 
     if args.budget is not None:  # the budget picks the schedule once the model is loaded
         from .budget import check_budget_arguments
@@ -254,37 +255,34 @@ def fill_and_save(args: argparse.Namespace, image: Image.Image, coverage: np.nda
         image, coverage, settings, args.seed, args.variations, args.context_margin,
         detail=args.detail, refine_strength=args.refine_strength,
     )  # fmt: skip
-    validate_request(request)  # fail on bad input before the (slow) model load
+    checked = check_request(request)  # fail on bad input before the (slow) model load
     targets = output_paths(args.output, args.variations)
     if not args.output.parent.resolve().is_dir():
         raise UserError(f"{args.output.parent}: output folder does not exist")
     threads = configure_threads(args.threads)
     engine = Engine.load(args.model, args.device, args.dtype)
-    budget = None
-    if args.budget is not None:
-        from .budget import apply_budget
-
-        request, budget = apply_budget(engine, request, args.budget)
-        print(budget.summary(), file=sys.stderr)
     on_step, close = progress_callback(args.quiet)
     try:
-        result = engine.fill(request, callback=on_step)
+        outcome = fill(
+            engine, checked, budget_seconds=args.budget, callback=on_step,
+            on_budget=lambda choice: print(choice.summary(), file=sys.stderr),
+        )  # fmt: skip
     finally:
         close()
-    for target, fill in zip(targets, result.fills):
-        save_atomically(fill_in_original_mode(image, fill, coverage, result.crop), target)
+    result, budget = outcome.result, outcome.budget
+    for target, filled in zip(targets, result.fills):
+        save_atomically(fill_in_original_mode(image, filled, coverage, result.crop), target)
         print(target)
+    report = result.report
     if args.report:
-        report = {**result.report, "threads": threads, "outputs": [str(t) for t in targets]}
+        written = {**report.to_json(), "threads": threads, "outputs": [str(t) for t in targets]}
         if budget is not None:
-            report["budget"] = budget.report()
-        args.report.write_text(json.dumps(report, indent=2) + "\n")
-    regions = result.report["regions"]
-    levels = max(len(region["levels"]) for region in regions)
+            written["budget"] = budget.report()
+        args.report.write_text(json.dumps(written, indent=2) + "\n")
     print(
-        f"filled {result.crop.width}x{result.crop.height} crop with {result.report['model']} "
-        f"({len(regions)} region(s), up to {levels} level(s), {result.report['model_calls']} "
-        f"model calls, {result.report['seconds']:.1f} s, seeds {result.seeds})",
+        f"filled {result.crop.width}x{result.crop.height} crop with {report.model} "
+        f"({len(report.regions)} region(s), up to {report.depth} level(s), {report.model_calls} "
+        f"model calls, {report.seconds:.1f} s, seeds {result.seeds})",
         file=sys.stderr,
     )
     return 0

@@ -8,8 +8,9 @@ from __future__ import annotations
 import secrets
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -36,6 +37,7 @@ from .fill_plan import (
     plan_fill,
     tile_overlap,
 )
+from .fill_report import FillReport, finest_working_size
 from .imaging import (
     fill_working_size,
     from_model_tensor,
@@ -67,15 +69,17 @@ class FillRequest:
 
 @dataclass(frozen=True)
 class FillResult:
-    """The fills of one request: crop-sized RGB arrays, one per variation, and the run's report."""
+    """The fills of one request: crop-sized RGB arrays, one per variation, and the run's report
+    (None for a preview's estimate)."""
 
     crop: Rect
     fills: list[np.ndarray]
-    report: dict = field(default_factory=dict)
+    report: FillReport | None = None
 
     @property
     def seeds(self) -> list[int]:
-        return list(self.report["seeds"])
+        assert self.report is not None, "a finished fill has its report"
+        return list(self.report.seeds)
 
 
 def validate_request(request: FillRequest) -> Rect:
@@ -170,9 +174,32 @@ class Engine:
         torch_device = choose_device(device)
         return cls(load_model(model, torch_device, choose_dtype(torch_device, dtype)))
 
+    @property
+    def geometry(self) -> ModelGeometry:
+        """What planning needs to know about the model (no model call)."""
+        return ModelGeometry(self.model.native_size, self.model.stride)
+
     def plan(self, request: FillRequest) -> FillPlan:
         """Every model call of the request, before the first one (regions, levels, tiles)."""
-        return plan_request(self.model, request)
+        return plan_for_geometry(self.geometry, request)
+
+    @contextmanager
+    def session(self) -> Iterator[LoadedModel]:
+        """The model for one job's work (a time budget's measuring calls, then the fill): the
+        engine's lock held so no other job uses the device meanwhile, autograd off."""
+        with self._lock, torch.inference_mode():
+            yield self.model
+
+    def run_plan(
+        self,
+        request: FillRequest,
+        plan: FillPlan,
+        callback: StepCallback | None = None,
+        on_preview: PreviewCallback | None = None,
+    ) -> FillResult:
+        """Carry out ``plan`` (inside ``session()``: the caller holds the lock)."""
+        assert self._lock.locked(), "run_plan runs inside Engine.session()"
+        return run_plan(self.model, request, plan, callback, on_preview)
 
     def fill(
         self,
@@ -180,23 +207,29 @@ class Engine:
         callback: StepCallback | None = None,
         on_preview: PreviewCallback | None = None,
     ) -> FillResult:
-        """Fill every region of the request; raises FillCancelled if the callback cancels.
+        """Validate, plan and fill one request; raises FillCancelled if the callback cancels.
 
         ``callback`` runs after every model call (progress over the whole plan, cancellation);
         ``on_preview`` receives the result's crop and the crop-sized current estimate of the
-        first variation every ``PREVIEW_EVERY`` sampler steps.
+        first variation every ``PREVIEW_EVERY`` sampler steps. (The CLI and the server go
+        through ``service.fill``, which adds the time budget and validates before loading.)
         """
         validate_request(request)
-        with self._lock, torch.inference_mode():
-            plan = self.plan(request)
-            return run_plan(self.model, request, plan, callback, on_preview)
+        with self.session():
+            return self.run_plan(request, self.plan(request), callback, on_preview)
 
 
 def plan_request(model: LoadedModel, request: FillRequest) -> FillPlan:
     """The fill plan of ``request`` for ``model``, its ``drop_levels`` finest levels left out."""
+    return plan_for_geometry(ModelGeometry(model.native_size, model.stride), request)
+
+
+def plan_for_geometry(geometry: ModelGeometry, request: FillRequest) -> FillPlan:
+    """The fill plan of ``request`` for a model of this geometry (no model needed: the server
+    plans at submit time to count a job's calls)."""
     plan = plan_fill(
         request.coverage,
-        ModelGeometry(model.native_size, model.stride),
+        geometry,
         request.settings,
         detail=request.detail,
         context_margin=request.context_margin,
@@ -227,29 +260,23 @@ def run_plan(
                             preview)  # fmt: skip
         for canvas, fill in zip(canvases, fills):
             canvas[place.slices] = fill
-    report = {
-        "model": model.name,
-        "device": str(model.device),
-        "dtype": dtype_name(model.dtype),
-        **asdict(plan.settings),
-        "model_calls": plan.model_calls,
-        "seconds": round(time.perf_counter() - started, 3),
-        "seeds": seeds,
-        "variations": request.variations,
-        "working_size": list(finest_working_size(plan)),
-        "crop": [crop.x, crop.y, crop.width, crop.height],
-        "image_size": list(request.image.size),
-        "detail": plan.detail,
-        "refine_strength": plan.refine_strength,
-        "regions": [region.report() for region in plan.regions],
-    }
+    report = FillReport(
+        model=model.name,
+        device=str(model.device),
+        dtype=dtype_name(model.dtype),
+        settings=plan.settings,
+        model_calls=plan.model_calls,
+        seconds=round(time.perf_counter() - started, 3),
+        seeds=tuple(seeds),
+        variations=request.variations,
+        working_size=finest_working_size(plan),
+        crop=crop,
+        image_size=request.image.size,
+        detail=plan.detail,
+        refine_strength=plan.refine_strength,
+        regions=plan.regions,
+    )
     return FillResult(crop=crop, fills=canvases, report=report)
-
-
-def finest_working_size(plan: FillPlan) -> tuple[int, int]:
-    """The largest working size any level of the plan runs at (the report's ``working_size``)."""
-    sizes = [level.working_size for region in plan.regions for level in region.levels]
-    return max(sizes, key=lambda size: size[0] * size[1])
 
 
 class PlanProgress:

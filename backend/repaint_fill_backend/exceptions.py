@@ -27,5 +27,9 @@ class ScheduleError(ValueError):
     """A schedule parameter is out of range; the message says which and what to use instead."""
 
 
+class TooMuchWork(ScheduleError):
+    """A job needs more model calls than the server allows; the message says how many."""
+
+
 class FillCancelled(Exception):
     """Raised (usually by a step callback) to stop sampling; no result is produced."""

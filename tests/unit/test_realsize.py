@@ -253,7 +253,7 @@ def test_levels_reproduce_the_original_with_a_perfect_denoiser(monkeypatch) -> N
     coverage = mask_with((height, width), (20, 10, 50, 30))
     request = FillRequest(Image.fromarray(pixels), coverage, SHORT, seed=0, context_margin=40)
     result = Engine(model).fill(request)
-    levels = result.report["regions"][0]["levels"]
+    levels = result.report.regions_json()[0]["levels"]
     assert [level["working_size"] for level in levels] == [[32, 16], [48, 40]]
     assert levels[1]["window"] == [12, 2, 46, 36]
     assert levels[1]["tiles"] > 1
@@ -271,8 +271,8 @@ def test_progress_runs_over_the_whole_plan_and_cancel_stops_within_one_call() ->
     steps = []
     result = engine.fill(request, callback=lambda info: steps.append((info.step, info.total)))
     assert steps[-1] == (plan.model_calls, plan.model_calls)
-    assert result.report["model_calls"] == plan.model_calls
-    assert len(result.report["regions"]) == 2
+    assert result.report.model_calls == plan.model_calls
+    assert len(result.report.regions) == 2
     seen = []
 
     def cancel_at_seven(info) -> None:

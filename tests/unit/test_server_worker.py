@@ -1,10 +1,12 @@
 """The job manager's worker with stand-in engines, for failures that cannot happen here on demand
-(GPU out of memory, crashes inside a model, model loads that fail). Fakes: only the engine."""
+(GPU out of memory, crashes inside a model, model loads that fail). Fakes: only the engine (the
+fill service's calls into it: session, plan, run_plan)."""
 
 from __future__ import annotations
 
 import threading
 import time
+from contextlib import nullcontext
 from types import SimpleNamespace
 
 import numpy as np
@@ -12,7 +14,14 @@ import pytest
 import torch
 from PIL import Image
 from repaint_fill_backend.engine import FillRequest, FillResult
-from repaint_fill_backend.exceptions import CheckpointError, ImageInputError, ScheduleError
+from repaint_fill_backend.exceptions import (
+    CheckpointError,
+    ImageInputError,
+    ScheduleError,
+    TooMuchWork,
+)
+from repaint_fill_backend.fill_plan import ModelGeometry
+from repaint_fill_backend.fill_report import FillReport
 from repaint_fill_backend.models import ModelError
 from repaint_fill_backend.presets import resolve_settings
 from repaint_fill_backend.regions import Rect
@@ -20,6 +29,7 @@ from repaint_fill_backend.sampler import StepInfo
 from repaint_fill_backend.server.jobs import JobManager, QueueFull, QueueLimits
 from repaint_fill_backend.server.records import JobSpec
 from repaint_fill_backend.server.schemas import JobState
+from repaint_fill_backend.service import check_request
 
 SETTINGS = resolve_settings(steps=4, jump_length=1, jump_n_sample=1)
 
@@ -32,7 +42,7 @@ def request(seed: int = 1) -> FillRequest:
 
 def job_spec(seed: int = 1, model: str | None = None, upload_bytes: int = 100) -> JobSpec:
     """A queued job as the request side makes it: decoded only when the worker runs it."""
-    return JobSpec(lambda: request(seed), upload_bytes, (8, 8), 1, model, "fast", 4)
+    return JobSpec(lambda: check_request(request(seed)), upload_bytes, (8, 8), 1, model, "fast", 4)
 
 
 class FakeEngine:
@@ -46,11 +56,18 @@ class FakeEngine:
     ):
         self.name = name
         self.model = SimpleNamespace(device=torch.device("cpu"), dtype=torch.float32)
+        self.geometry = ModelGeometry(8, 8)
         self.failures = failures or []
         self.gate = gate
         self.seen: list[int | None] = []
 
-    def fill(self, fill_request: FillRequest, callback, on_preview=None) -> FillResult:
+    def session(self):
+        return nullcontext(self.model)
+
+    def plan(self, fill_request: FillRequest) -> SimpleNamespace:
+        return SimpleNamespace(model_calls=4)
+
+    def run_plan(self, fill_request: FillRequest, plan, callback, on_preview=None) -> FillResult:
         self.seen.append(fill_request.seed)
         if self.gate is not None:
             self.gate.wait(10)
@@ -59,9 +76,12 @@ class FakeEngine:
         for step in range(1, 5):
             callback(StepInfo(step, 4, 0.0, 4 - step, None))
         fill = np.full((8, 8, 3), 128, dtype=np.uint8)
-        return FillResult(
-            Rect(0, 0, 8, 8), [fill], {"seeds": [fill_request.seed], "model_calls": 4}
-        )
+        return FillResult(Rect(0, 0, 8, 8), [fill], fake_report(fill_request.seed))
+
+
+def fake_report(seed: int | None) -> FillReport:
+    return FillReport("fake", "cpu", "fp32", SETTINGS, 4, 0.0, (seed or 0,), 1, (8, 8),
+                      Rect(0, 0, 8, 8), (8, 8), "native", 0.5, ())  # fmt: skip
 
 
 def manager_with(engines: dict[str, FakeEngine], queue_size: int = 8) -> tuple[JobManager, list]:
@@ -99,6 +119,7 @@ def wait_finished(manager: JobManager, job_id: str) -> JobState:
         (ImageInputError("the mask is empty"), "invalid_image", "mask is empty"),
         (ScheduleError("jump length must be at least 1"), "invalid_params", "jump length"),
         (CheckpointError("not a guided-diffusion UNet"), "model_error", "not a guided"),
+        (TooMuchWork("this job needs 9000 model calls"), "too_much_work", "9000 model calls"),
     ],
 )
 def test_a_failing_job_fails_with_a_message_and_the_worker_keeps_serving(

@@ -17,9 +17,12 @@ from pydantic import ValidationError
 from .. import __version__
 from ..budget import check_budget_arguments, load_curve
 from ..catalog import find_model
-from ..engine import Engine, FillRequest, validate_request
+from ..engine import Engine, FillRequest, plan_for_geometry
+from ..exceptions import TooMuchWork
+from ..fill_plan import ModelGeometry
 from ..imaging import coverage_from_mask
 from ..presets import DEFAULT_PRESET, resolve_settings
+from ..service import CheckedRequest, check_request, check_work
 from .errors import ApiError, describe_validation_error, install_error_handlers
 from .jobs import EngineFactory, JobManager, QueueLimits
 from .limits import BodySizeLimit, decode_png
@@ -158,7 +161,10 @@ def _job_routes(settings: ServerSettings, manager: JobManager) -> APIRouter:
             build_request, settings, job_params, image_png, mask_png, budget is not None
         )
         with decode_slot:
-            request = decode()  # every input error is answered now, not when the job runs
+            checked = decode()  # every input error is answered now, not when the job runs
+            if budget is None:
+                check_planned_work(settings, manager.geometry(job_params.model), checked)
+        request = checked.request
         if budget is not None:
             preset = f"budget={budget.seconds:g}s"
         else:
@@ -173,8 +179,9 @@ def _job_routes(settings: ServerSettings, manager: JobManager) -> APIRouter:
             preset=preset,
             total=total,
             budget=budget,
+            max_model_calls=settings.max_model_calls,
         )
-        del request  # the queued job holds the compressed upload only
+        del request, checked  # the queued job holds the compressed upload only
         job = manager.submit(spec)
         return JobCreated(id=job.id, state=job.state, total=total)
 
@@ -303,10 +310,12 @@ def build_request(
     image_png: bytes,
     mask_png: bytes,
     budgeted: bool = False,
-) -> FillRequest:
+) -> CheckedRequest:
     """Resolve sampling settings and decode the uploads; every problem is a 4xx with a message.
 
     With a budget the settings are the default preset's until the worker picks its own.
+    Before decoding, one pass of the schedule x variations (a lower bound of any plan) is held
+    to the server's limit; ``check_planned_work`` counts the exact plan once decoded.
     """
     sampling = resolve_settings(
         params.preset.value if params.preset else None,
@@ -316,11 +325,9 @@ def build_request(
     )
     work = sampling.schedule().model_calls * params.variations
     if not budgeted and work > settings.max_model_calls:
-        raise ApiError(
-            413,
-            "too_much_work",
+        raise TooMuchWork(
             f"this job needs {work} model calls (steps x resamplings x variations); the server "
-            f"allows {settings.max_model_calls}: use fewer steps, resamplings or variations",
+            f"allows {settings.max_model_calls}: use fewer steps, resamplings or variations"
         )
     picture = decode_png(image_png, "image", settings.max_pixels)
     coverage = coverage_from_mask(decode_png(mask_png, "mask", settings.max_pixels))
@@ -328,8 +335,21 @@ def build_request(
         picture, coverage, sampling, params.seed, params.variations, params.context_margin,
         detail=params.detail.value,
     )  # fmt: skip
-    validate_request(request)
-    return request
+    return check_request(request)
+
+
+def check_planned_work(
+    settings: ServerSettings, geometry: ModelGeometry | None, checked: CheckedRequest
+) -> None:
+    """413 when the job's exact plan (regions, levels, tiles) x variations exceeds the limit.
+
+    The plan needs the model's geometry, known once the server has loaded that model; a job for
+    a model not loaded yet is held to the limit by the worker when it plans (the same 413 code,
+    as the failed job's error).
+    """
+    if geometry is not None:
+        plan = plan_for_geometry(geometry, checked.request)
+        check_work(plan, checked.request.variations, settings.max_model_calls)
 
 
 def check_model(settings: ServerSettings, manager: JobManager, model: str | None) -> None:

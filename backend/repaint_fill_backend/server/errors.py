@@ -15,7 +15,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ..exceptions import DeviceError, ImageInputError, ModelError, ScheduleError
+from ..exceptions import DeviceError, ImageInputError, ModelError, ScheduleError, TooMuchWork
 
 log = logging.getLogger("repaint_fill.server")
 
@@ -39,6 +39,7 @@ STATUS_CODES = {
 # handlers below) and for a failed job (the worker in jobs.py); a subclass gets its base's row.
 USER_ERROR_CODES: dict[type[Exception], tuple[int, str]] = {
     ImageInputError: (400, "invalid_image"),
+    TooMuchWork: (413, "too_much_work"),
     ScheduleError: (422, "invalid_params"),
     ModelError: (422, "model_error"),
     DeviceError: (422, "model_error"),

@@ -1,32 +1,25 @@
-"""The job queue and the ONE worker thread that owns the engine (model + device).
+"""The job queue and its records; the ONE worker thread that owns the engine is worker.py's.
 
 Jobs run first in, first out. The queue is bounded in jobs and in bytes; a queued job holds only
 its compressed upload, which the worker decodes when the job starts. What is kept after a job
 ends, and for how long, is the job store's business (store.py). A job that names no model runs
-on the server's default model. No exception in a job stops the worker: each one ends the job as
-failed with a message.
+on the server's default model.
 """
 
 from __future__ import annotations
 
-import functools
-import gc
 import logging
 import math
 import secrets
 import threading
-import time
 from collections import deque
 from collections.abc import Callable
-from typing import NamedTuple
 
-import torch
-
-from ..budget import apply_budget
+from ..budget import BudgetChoice
 from ..devices import dtype_name
-from ..engine import Engine, FillResult, cancellable
-from ..sampler import FillCancelled, StepInfo
-from .errors import USER_ERRORS, user_error_status
+from ..engine import Engine
+from ..fill_plan import ModelGeometry
+from ..sampler import StepInfo
 from .memory import megabytes
 from .previews import PreviewStore
 from .records import (
@@ -42,35 +35,19 @@ from .records import (
     no_preview_message,
     not_ready_message,
 )
-from .results import result_png
 from .schemas import ErrorDetail, JobState, JobStatus
 from .store import JobStore, admission_for
+from .worker import EngineFactory, Outcome, Worker
 
 log = logging.getLogger("repaint_fill.server")
 
-EngineFactory = Callable[[str], Engine]
 CANCEL_WAIT_SECONDS = 2.0
 DEFAULT_RETRY_AFTER = 5
-INTERNAL_ERROR = "internal error; see the server log"
-OUT_OF_MEMORY = (
-    "out of GPU memory; use fewer variations, a smaller selection, fewer steps, or start the "
-    "server with --dtype fp16"
-)
-
-
-class Outcome(NamedTuple):
-    state: JobState
-    error: ErrorDetail | None = None
-    result: FillResult | None = None
-    pngs: list[bytes] = []
-
-
-def _failed(code: str, message: str) -> Outcome:
-    return Outcome(JobState.failed, ErrorDetail(code=code, message=message))
 
 
 class JobManager:
-    """Accepts jobs from request threads; the worker thread runs them one at a time."""
+    """Accepts jobs from request threads and answers for them; the worker (worker.py) runs them
+    one at a time, taking them from here (the ``JobBoard`` methods below)."""
 
     def __init__(
         self,
@@ -83,10 +60,6 @@ class JobManager:
     ):
         self.limits = limits
         self.default_model = default_model
-        self._factory = engine_factory
-        self._engine = engine
-        self._loaded = default_model if engine is not None else None
-        self._on_worker_start = on_worker_start
         self._lock = threading.Lock()
         self._wake = threading.Condition(self._lock)
         self._store = JobStore(limits)
@@ -94,11 +67,12 @@ class JobManager:
         self._running: Job | None = None
         self._stopping = False
         self.previews = PreviewStore()
-        self._thread = threading.Thread(target=self._work, name="repaint-fill-worker", daemon=True)
+        self._worker = Worker(self, self.previews, default_model, engine_factory, engine,
+                              on_start=on_worker_start)  # fmt: skip
 
     # ---- request side -------------------------------------------------------------------
     def start(self) -> None:
-        self._thread.start()
+        self._worker.start()
 
     def submit(self, spec: JobSpec) -> Job:
         """Queue a job; raises JobTooLarge, QueueFull or ShuttingDown."""
@@ -127,6 +101,7 @@ class JobManager:
                 spec.variations,
                 spec.size,
                 spec.budget,
+                spec.max_model_calls,
             )
             self._store.add(job)
             self._queue.append(job)
@@ -173,10 +148,10 @@ class JobManager:
         return latest
 
     def health(self) -> dict:
+        loaded, engine = self._worker.loaded()
         with self._lock:
-            engine = self._engine
             return {
-                "model": self._loaded,
+                "model": loaded,
                 "model_loaded": engine is not None,
                 "device": str(engine.model.device) if engine else None,
                 "dtype": dtype_name(engine.model.dtype) if engine else None,
@@ -186,7 +161,12 @@ class JobManager:
 
     @property
     def loaded_model(self) -> str | None:
-        return self._loaded
+        return self._worker.loaded()[0]
+
+    def geometry(self, model: str | None) -> ModelGeometry | None:
+        """The geometry of ``model`` (None = the default) if this server has loaded it: what
+        the submit-time plan needs to count a job's exact calls."""
+        return self._worker.geometry(model)
 
     def request_stop(self) -> None:
         """Stop the running job and start no other; safe in a signal handler (takes no lock)."""
@@ -206,8 +186,7 @@ class JobManager:
             if self._running is not None:
                 self._running.cancel_requested.set()
             self._wake.notify_all()
-        if self._thread.is_alive():
-            self._thread.join(timeout)
+        self._worker.join(timeout)
 
     # ---- bookkeeping (call with the lock held) ---------------------------------------------
     def _finish(self, job: Job, state: JobState, error: ErrorDetail | None = None) -> None:
@@ -246,33 +225,8 @@ class JobManager:
             preview=self.previews.number(job.id),
         )
 
-    # ---- worker side -------------------------------------------------------------------
-    def _work(self) -> None:
-        try:
-            if self._on_worker_start is not None:
-                self._on_worker_start()
-        except Exception:  # noqa: BLE001 - a setup problem must not leave jobs queued forever
-            log.exception("worker set-up failed; serving anyway")
-        if self._engine is None:
-            self._load_quietly(self.default_model)
-        while True:
-            job = self._next_job()
-            if job is None:
-                return
-            try:
-                self._execute(job)
-            except Exception:  # noqa: BLE001 - bookkeeping bugs must not stop the worker either
-                log.exception("job %s: unexpected error in the worker", job.id)
-                with self._lock:
-                    self._running = None
-                    if job.state == JobState.running:
-                        self._finish(
-                            job,
-                            JobState.failed,
-                            ErrorDetail(code="internal_error", message=INTERNAL_ERROR),
-                        )
-
-    def _next_job(self) -> Job | None:
+    # ---- the worker's side (JobBoard) -------------------------------------------------------
+    def next_job(self) -> Job | None:
         with self._lock:
             while not self._queue and not self._stopping:
                 self._wake.wait()
@@ -283,88 +237,33 @@ class JobManager:
             self._running = job
             return job
 
-    def _take_upload(self, job: Job) -> DecodeUpload:
-        """The job's decoder; from now on its compressed upload is the worker's, not the queue's."""
+    def take_upload(self, job: Job) -> DecodeUpload:
         with self._lock:
             decode = job.upload
             self._store.release_upload(job)
         assert decode is not None, "a running job has its upload until the worker takes it"
         return decode
 
-    def _execute(self, job: Job) -> None:
-        started = time.perf_counter()
-        state, error, result, pngs = self._run_job(job)  # never raises
-        seconds = time.perf_counter() - started
-        with self._lock:
-            if result is not None:
-                job.results, job.seeds = pngs, result.seeds
-                job.step = int(result.report.get("model_calls", job.step))
-                job.total, job.regions = job.step, result.report.get("regions")
-            job.seconds = round(seconds, 3)
-            self._running = None
-            self._finish(job, state, error)
-        log_job(job, seconds)
-
-    def _run_job(self, job: Job) -> Outcome:
-        """Run one job; every failure becomes a state and a message, never an exception."""
-        try:
-            if job.cancel_requested.is_set():
-                raise FillCancelled("cancelled before it started")
-            request = self._take_upload(job)()  # the pixels exist only while the job runs
-            engine = self._engine_for(job.model)
-            if job.budget is not None:
-                request, choice = apply_budget(
-                    engine, request, job.budget.seconds, max_model_calls=job.budget.max_model_calls
-                )
-                with self._lock:
-                    job.total, job.budget_report = choice.model_calls, choice.report()
-            on_step = cancellable(job.cancel_requested.is_set, lambda i: self._progress(job, i))
-            result = engine.fill(
-                request, on_step, functools.partial(self.previews.offer, job.id, request)
-            )
-            pngs = [result_png(request, result, i) for i in range(len(result.fills))]
-            return Outcome(JobState.done, None, result, pngs)
-        except FillCancelled:
-            return Outcome(JobState.cancelled)
-        except torch.OutOfMemoryError:
-            _release_memory()
-            return _failed("out_of_memory", OUT_OF_MEMORY)
-        except MemoryError:
-            _release_memory()
-            return _failed("out_of_memory", OUT_OF_MEMORY.replace("GPU ", ""))
-        except USER_ERRORS as problem:
-            return _failed(user_error_status(problem)[1], str(problem))
-        except Exception:  # noqa: BLE001 - the worker must survive anything a job does
-            # The exception text may carry paths and internals: the log has it, the client not.
-            log.exception("job %s failed unexpectedly", job.id)
-            return _failed("internal_error", INTERNAL_ERROR)
-
-    def _progress(self, job: Job, info: StepInfo) -> None:
+    def progress(self, job: Job, info: StepInfo) -> None:
         with self._lock:
             job.step, job.total, job.eta = info.step, info.total, round(info.eta_seconds, 2)
 
-    def _engine_for(self, model: str | None) -> Engine:
-        """The engine for ``model`` (None = the server's default); replaces the loaded model."""
-        wanted = model or self.default_model
-        if self._engine is not None and self._loaded == wanted:
-            return self._engine
+    def budget_chosen(self, job: Job, choice: BudgetChoice) -> None:
         with self._lock:
-            self._engine, self._loaded = None, None
-        _release_memory()  # two models may not fit on the device at once
-        engine = self._factory(wanted)
+            job.total, job.budget_report = choice.model_calls, choice.report()
+
+    def end(self, job: Job, outcome: Outcome, seconds: float | None) -> None:
         with self._lock:
-            self._engine, self._loaded = engine, wanted
-        log.info("loaded model %s on %s", wanted, engine.model.device)
-        return engine
-
-    def _load_quietly(self, model: str) -> None:
-        try:
-            self._engine_for(model)
-        except Exception as problem:  # noqa: BLE001 - reported per job when they need the model
-            log.error("could not load model %s: %s", model, problem)
-
-
-def _release_memory() -> None:
-    gc.collect()
-    if torch.cuda.is_available():
-        torch.cuda.empty_cache()
+            self._running = None
+            if seconds is None:  # the worker failed on the job: end it unless it already ended
+                if job.state == JobState.running:
+                    self._finish(job, outcome.state, outcome.error)
+                return
+            result = outcome.result
+            if result is not None and result.report is not None:
+                job.results, job.seeds = outcome.pngs, result.seeds
+                job.step = result.report.model_calls
+                job.total, job.regions = job.step, result.report.regions_json()
+            job.seconds = round(seconds, 3)
+            self._finish(job, outcome.state, outcome.error)
+        log_job(job, seconds)

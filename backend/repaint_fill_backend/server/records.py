@@ -7,7 +7,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from ..engine import FillRequest
+from ..service import CheckedRequest
 from .schemas import ErrorDetail, JobState
 
 log = logging.getLogger("repaint_fill.server")
@@ -48,9 +48,9 @@ class BudgetAsk:
     max_model_calls: int  # the server's work limit for this job's batch
 
 
-# Decodes a queued job's upload into the engine's request; runs on the worker, may raise the
+# Decodes a queued job's upload into the checked request; runs on the worker, may raise the
 # same input errors as the request side's checks.
-DecodeUpload = Callable[[], FillRequest]
+DecodeUpload = Callable[[], CheckedRequest]
 
 
 @dataclass(frozen=True)
@@ -65,6 +65,7 @@ class JobSpec:
     preset: str
     total: int  # model calls (with a budget: at most)
     budget: BudgetAsk | None = None
+    max_model_calls: int | None = None  # the server's limit, all variations together
 
 
 @dataclass(eq=False)
@@ -78,6 +79,7 @@ class Job:
     variations: int
     size: tuple[int, int]
     budget: BudgetAsk | None = None
+    max_model_calls: int | None = None
     budget_report: dict | None = None
     regions: list[dict] | None = None
     state: JobState = JobState.queued

@@ -195,10 +195,10 @@ def _time_presets(model: LoadedModel, image: Image.Image, coverage: np.ndarray, 
         seconds = time.perf_counter() - started
         timings[name] = {
             "seconds": seconds,
-            "model_calls": result.report["model_calls"],
+            "model_calls": result.report.model_calls,
             "measured": True,
         }
-        log(f"  timing {name}: {seconds:.1f} s ({result.report['model_calls']} calls)")
+        log(f"  timing {name}: {seconds:.1f} s ({result.report.model_calls} calls)")
     per_call = timings["balanced"]["seconds"] / timings["balanced"]["model_calls"]
     paper_calls = PRESETS["paper"].schedule().model_calls
     timings["paper"] = {

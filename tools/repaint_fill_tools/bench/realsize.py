@@ -145,7 +145,7 @@ def ours(
         result = run_plan(model, request, plan)
         filled, region = case.truth.copy(), result.crop.slices
         filled[region] = composite(case.truth[region], result.fills[0], case.coverage[region])
-        return filled, int(result.report["model_calls"])
+        return filled, int(result.report.model_calls)
 
     return fill
 
