@@ -14,9 +14,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from .budget import BudgetChoice, Clock, choose_for_plan, chosen_plan
-from .engine import Engine, FillRequest, FillResult, PreviewCallback, validate_request
+from .engine import (
+    Engine,
+    FillRequest,
+    FillResult,
+    PreviewCallback,
+    plan_for_geometry,
+    validate_request,
+)
 from .exceptions import TooMuchWork
-from .fill_plan import FillPlan
+from .fill_plan import FillPlan, ModelGeometry
 from .regions import Rect
 from .sampler import StepCallback
 
@@ -32,6 +39,19 @@ class CheckedRequest:
 def check_request(request: FillRequest) -> CheckedRequest:
     """Validate ``request`` once; raises ImageInputError with what to change."""
     return CheckedRequest(request, validate_request(request))
+
+
+@dataclass(frozen=True)
+class EarlyPlan:
+    """A plan made before the model was at hand (the server plans at submit to count a job's
+    calls), with the geometry it was made for: the fill reuses it on a model of that geometry."""
+
+    geometry: ModelGeometry
+    plan: FillPlan
+
+
+def plan_early(geometry: ModelGeometry, checked: CheckedRequest) -> EarlyPlan:
+    return EarlyPlan(geometry, plan_for_geometry(geometry, checked.request))
 
 
 @dataclass(frozen=True)
@@ -52,17 +72,20 @@ def fill(
     callback: StepCallback | None = None,
     on_preview: PreviewCallback | None = None,
     on_budget: Callable[[BudgetChoice], None] | None = None,
+    early: EarlyPlan | None = None,
     clock: Clock = time.perf_counter,
 ) -> FillOutcome:
     """Plan, apply the time budget if any, and fill, all under the engine's lock.
 
     ``max_model_calls`` (a server's limit, all variations together) bounds the plan's exact
     calls: a budget chooses within it, a fixed schedule beyond it raises TooMuchWork.
-    ``on_budget`` hears the budget's choice before the first call of the fill.
+    ``on_budget`` hears the budget's choice before the first call of the fill. ``early``: the
+    plan made for ``checked`` before, used when it was made for this engine's geometry.
     """
     request = checked.request
     with engine.session() as model:
-        plan = engine.plan(request)
+        reuse = early is not None and early.geometry == engine.geometry
+        plan = early.plan if early is not None and reuse else engine.plan(request)
         choice = None
         if budget_seconds is not None:
             per_image = None if max_model_calls is None else max_model_calls // request.variations

@@ -6,6 +6,7 @@ The model is a lambda denoiser (predicts zero noise) on a fake clock: no real ti
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import numpy as np
@@ -163,7 +164,9 @@ def submit(client: TestClient, coverage: np.ndarray, token: str, **params) -> di
 
 
 @pytest.mark.parametrize("extra", [-1, 0])
-def test_submit_refuses_with_413_what_the_exact_plan_cannot_afford(tmp_path: Path, extra: int):
+def test_submit_refuses_with_413_what_the_exact_plan_cannot_afford(
+    tmp_path: Path, extra: int, monkeypatch
+):
     params = {"steps": 10, "jump_length": 2, "jump_n_sample": 2, "variations": 2}
     request = request_for(two_regions(), variations=2)
     exact = engine_module.plan_for_geometry(ModelGeometry(NATIVE, STRIDE), request).model_calls
@@ -171,12 +174,29 @@ def test_submit_refuses_with_413_what_the_exact_plan_cannot_afford(tmp_path: Pat
     settings = ServerSettings("secret", tmp_path / "token", "zero", max_model_calls=limit)
     engine = Engine(zero_model())
     app = create_app(settings, lambda _name: engine, engine)
+    plans, plan_fill = [], engine_module.plan_fill
+    monkeypatch.setattr(
+        engine_module, "plan_fill", lambda *a, **k: plans.append(1) or plan_fill(*a, **k)
+    )
     with TestClient(app, base_url="http://127.0.0.1:8765") as client:
         answer = submit(client, two_regions(), "secret", **params)
-    if extra < 0:
-        assert answer["status"] == 413, answer
-        assert answer["error"]["code"] == "too_much_work"
-        assert f"needs {exact * 2} model calls" in answer["error"]["message"]
-    else:
+        if extra < 0:
+            assert answer["status"] == 413, answer
+            assert answer["error"]["code"] == "too_much_work"
+            assert f"needs {exact * 2} model calls" in answer["error"]["message"]
+            return
         assert answer["status"] == 202, answer
         assert answer["total"] == SHORT.schedule().model_calls  # one pass, as before
+        status = wait_done(client, answer["id"])
+    assert status["state"] == "done" and status["model_calls"] == exact
+    assert plans == [1]  # planned at submit; the worker ran that plan
+
+
+def wait_done(client: TestClient, job_id: str) -> dict:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        status = client.get(f"/v1/jobs/{job_id}", headers={"Authorization": "Bearer secret"})
+        if status.json()["state"] in ("done", "failed", "cancelled"):
+            return status.json()
+        time.sleep(0.05)
+    raise AssertionError("the job did not finish")

@@ -17,12 +17,12 @@ from pydantic import ValidationError
 from .. import __version__
 from ..budget import check_budget_arguments, load_curve
 from ..catalog import find_model
-from ..engine import Engine, FillRequest, plan_for_geometry
+from ..engine import Engine, FillRequest
 from ..exceptions import TooMuchWork
 from ..fill_plan import ModelGeometry
 from ..imaging import coverage_from_mask
 from ..presets import DEFAULT_PRESET, resolve_settings
-from ..service import CheckedRequest, check_request, check_work
+from ..service import CheckedRequest, EarlyPlan, check_request, check_work, plan_early
 from .errors import ApiError, describe_validation_error, install_error_handlers
 from .jobs import EngineFactory, JobManager, QueueLimits
 from .limits import BodySizeLimit, decode_png
@@ -162,8 +162,9 @@ def _job_routes(settings: ServerSettings, manager: JobManager) -> APIRouter:
         )
         with decode_slot:
             checked = decode()  # every input error is answered now, not when the job runs
+            early = None
             if budget is None:
-                check_planned_work(settings, manager.geometry(job_params.model), checked)
+                early = check_planned_work(settings, manager.geometry(job_params.model), checked)
         request = checked.request
         if budget is not None:
             preset = f"budget={budget.seconds:g}s"
@@ -180,6 +181,7 @@ def _job_routes(settings: ServerSettings, manager: JobManager) -> APIRouter:
             total=total,
             budget=budget,
             max_model_calls=settings.max_model_calls,
+            early_plan=early,
         )
         del request, checked  # the queued job holds the compressed upload only
         job = manager.submit(spec)
@@ -340,16 +342,19 @@ def build_request(
 
 def check_planned_work(
     settings: ServerSettings, geometry: ModelGeometry | None, checked: CheckedRequest
-) -> None:
-    """413 when the job's exact plan (regions, levels, tiles) x variations exceeds the limit.
+) -> EarlyPlan | None:
+    """413 when the job's exact plan (regions, levels, tiles) x variations exceeds the limit;
+    the plan, for the worker to reuse.
 
     The plan needs the model's geometry, known once the server has loaded that model; a job for
-    a model not loaded yet is held to the limit by the worker when it plans (the same 413 code,
+    a model not loaded yet is held to the limit by the worker when it plans (the same code,
     as the failed job's error).
     """
-    if geometry is not None:
-        plan = plan_for_geometry(geometry, checked.request)
-        check_work(plan, checked.request.variations, settings.max_model_calls)
+    if geometry is None:
+        return None
+    early = plan_early(geometry, checked)
+    check_work(early.plan, checked.request.variations, settings.max_model_calls)
+    return early
 
 
 def check_model(settings: ServerSettings, manager: JobManager, model: str | None) -> None:

@@ -36,7 +36,7 @@ STATUS_CODES = {
 }
 
 # The core's user errors, one row each: (HTTP status, code). The same for a refused request (the
-# handlers below) and for a failed job (the worker in jobs.py); a subclass gets its base's row.
+# handlers below) and for a failed job (the worker in worker.py); a subclass gets its base's row.
 USER_ERROR_CODES: dict[type[Exception], tuple[int, str]] = {
     ImageInputError: (400, "invalid_image"),
     TooMuchWork: (413, "too_much_work"),

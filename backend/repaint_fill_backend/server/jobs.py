@@ -102,6 +102,7 @@ class JobManager:
                 spec.size,
                 spec.budget,
                 spec.max_model_calls,
+                spec.early_plan,
             )
             self._store.add(job)
             self._queue.append(job)

@@ -1,6 +1,6 @@
 """Previews of running jobs: the latest estimate of each, at most one new one per interval.
 
-The engine hands the worker a crop-sized picture every few sampler steps (``Engine.fill``'s
+The engine hands the worker a crop-sized picture every few sampler steps (``service.fill``'s
 ``on_preview``); the store keeps the latest (a reference, no copy) if the last one is
 ``interval`` seconds old. The PNG is made when a client asks, in the request's thread, once per
 picture, composited exactly like the job's result.

@@ -7,7 +7,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from ..service import CheckedRequest
+from ..service import CheckedRequest, EarlyPlan
 from .schemas import ErrorDetail, JobState
 
 log = logging.getLogger("repaint_fill.server")
@@ -66,6 +66,7 @@ class JobSpec:
     total: int  # model calls (with a budget: at most)
     budget: BudgetAsk | None = None
     max_model_calls: int | None = None  # the server's limit, all variations together
+    early_plan: EarlyPlan | None = None  # planned at submit (the model's geometry was known)
 
 
 @dataclass(eq=False)
@@ -80,6 +81,7 @@ class Job:
     size: tuple[int, int]
     budget: BudgetAsk | None = None
     max_model_calls: int | None = None
+    early_plan: EarlyPlan | None = None
     budget_report: dict | None = None
     regions: list[dict] | None = None
     state: JobState = JobState.queued

@@ -148,6 +148,7 @@ class Worker:
                 ),
                 on_preview=functools.partial(self.previews.offer, job.id, request),
                 on_budget=functools.partial(self.board.budget_chosen, job),
+                early=job.early_plan,
             )
             result = outcome.result
             pngs = [result_png(request, result, i) for i in range(len(result.fills))]
