@@ -84,8 +84,10 @@ def fill(
     """
     request = checked.request
     with engine.session() as model:
-        reuse = early is not None and early.geometry == engine.geometry
-        plan = early.plan if early is not None and reuse else engine.plan(request)
+        if early is not None and early.geometry == engine.geometry:
+            plan = early.plan
+        else:
+            plan = engine.plan(request)
         choice = None
         if budget_seconds is not None:
             per_image = None if max_model_calls is None else max_model_calls // request.variations
