@@ -37,10 +37,10 @@ class SamplingSettings:
 
 
 # fast and balanced are chosen on this project's quality-per-model-call curve for the embedded
-# model (docs/benchmarks.md, the rule in tools/repaint_fill_tools/bench/evaluate.py): the lowest
-# texture distance among the schedules with the paper's step that resample and fit 75% of 20 s
-# (fast) or 60 s (balanced) at the fp32 speed of this 2-core CPU. paper is the paper's setting
-# (T=250, j=10, r=10 = 2410 calls).
+# model (docs/benchmarks.md, the rule in tools/repaint_fill_tools/bench/quality_section.py): the
+# lowest texture distance among the schedules with the paper's step that resample and fit 75%
+# of 20 s (fast) or 60 s (balanced) at the fp32 speed of this 2-core CPU. paper is the paper's
+# setting (T=250, j=10, r=10 = 2410 calls).
 PRESETS: dict[str, SamplingSettings] = {
     "fast": SamplingSettings(steps=25, jump_length=5, jump_n_sample=3),
     "balanced": SamplingSettings(steps=100, jump_length=5, jump_n_sample=3, start_resampling=50),

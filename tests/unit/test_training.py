@@ -150,11 +150,11 @@ def test_crops_have_the_training_shape_range_and_keep_grey_grey() -> None:
     grey = torch.rand(1, 80, 120).expand(3, 80, 120)
     small = torch.rand(3, 20, 30)
     settings = data.CropSettings(resolution=32)
-    batch = data.sample_batch([grey, small], 12, settings, generator)
+    batch = data.crop_batch([grey, small], 12, settings, generator)
     assert batch.shape == (12, 3, 32, 32)
     assert batch.dtype == torch.float32
     assert batch.min() >= -1.0 and batch.max() <= 1.0
-    grey_only = data.sample_batch([grey], 4, settings, generator)
+    grey_only = data.crop_batch([grey], 4, settings, generator)
     assert torch.equal(grey_only[:, 0], grey_only[:, 1])
     assert torch.equal(grey_only[:, 1], grey_only[:, 2])
 

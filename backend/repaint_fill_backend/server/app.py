@@ -25,7 +25,7 @@ from ..presets import DEFAULT_PRESET, resolve_settings
 from ..service import CheckedRequest, EarlyPlan, check_request, check_work, plan_early
 from .errors import ApiError, describe_validation_error, install_error_handlers
 from .jobs import EngineFactory, JobManager, QueueLimits
-from .limits import BodySizeLimit, decode_png
+from .limits import BodySizeLimit, open_upload_png
 from .options import model_list, server_options
 from .records import BudgetAsk, JobSpec, NoPreview
 from .results import png_to_rgba
@@ -158,7 +158,7 @@ def _job_routes(settings: ServerSettings, manager: JobManager) -> APIRouter:
         budget, total = plan_budget(settings, job_params)
         image_png, mask_png = image.file.read(), mask.file.read()
         decode = partial(
-            build_request, settings, job_params, image_png, mask_png, budget is not None
+            request_from_upload, settings, job_params, image_png, mask_png, budget is not None
         )
         with decode_slot:
             checked = decode()  # every input error is answered now, not when the job runs
@@ -306,7 +306,7 @@ def plan_budget(settings: ServerSettings, params: JobParams) -> tuple[BudgetAsk 
     return BudgetAsk(params.budget, per_call_limit), max(affordable)
 
 
-def build_request(
+def request_from_upload(
     settings: ServerSettings,
     params: JobParams,
     image_png: bytes,
@@ -331,8 +331,8 @@ def build_request(
             f"this job needs {work} model calls (steps x resamplings x variations); the server "
             f"allows {settings.max_model_calls}: use fewer steps, resamplings or variations"
         )
-    picture = decode_png(image_png, "image", settings.max_pixels)
-    coverage = coverage_from_mask(decode_png(mask_png, "mask", settings.max_pixels))
+    picture = open_upload_png(image_png, "image", settings.max_pixels)
+    coverage = coverage_from_mask(open_upload_png(mask_png, "mask", settings.max_pixels))
     request = FillRequest(
         picture, coverage, sampling, params.seed, params.variations, params.context_margin,
         detail=params.detail.value,

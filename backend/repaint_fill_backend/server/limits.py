@@ -134,7 +134,7 @@ def _content_length(scope: Scope) -> int | None:
     return None
 
 
-def decode_png(data: bytes, what: str, max_pixels: int) -> Image.Image:
+def open_upload_png(data: bytes, what: str, max_pixels: int) -> Image.Image:
     """Decode an uploaded PNG; pixel count checked from the header before decoding the data."""
     if not data:
         raise ImageInputError(f"the {what} is empty; send a PNG file")

@@ -150,7 +150,7 @@ def run_bench(args: argparse.Namespace) -> int:
         elif not args.no_speed:
             results["speed"] = run_speed(plan, threads, log)
         if not args.no_quality:
-            from .evaluate import run_quality_and_targets
+            from .quality_section import run_quality_and_targets
 
             dtype = choose_dtype(torch.device("cpu"), args.dtype)
             shipped = args.model_folder is None and not plan.quick

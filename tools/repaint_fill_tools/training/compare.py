@@ -4,7 +4,7 @@
         backend/repaint_fill_backend/weights/embedded \
         tools/repaint_fill_tools/training/resume/embedded-v2
 
-Every model sees the same 128 fixed crops at every scale (``evaluate.mean_loss``) of the training
+Every model sees the same 128 fixed crops at every scale (``held_out.mean_loss``) of the training
 images (bundled + the photos' ``train`` split) and of the held-out photos (scikit-learn's two +
 the ``val`` split), at 64 and 128 px; the ratio held-out / training shows memorising.
 """
@@ -18,7 +18,7 @@ import torch
 from diffusers import UNet2DModel
 
 from repaint_fill_tools.training.data import load_training_pyramids
-from repaint_fill_tools.training.evaluate import load_validation_images, mean_loss
+from repaint_fill_tools.training.held_out import load_validation_images, mean_loss
 
 
 def main(argv: list[str] | None = None) -> int:

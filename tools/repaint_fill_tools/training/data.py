@@ -242,7 +242,7 @@ def _float_pyramid(image: torch.Tensor) -> ImagePyramid:
     return ImagePyramid((image,))
 
 
-def sample_batch(
+def crop_batch(
     images: list[ImagePyramid] | list[torch.Tensor],
     batch_size: int,
     settings: CropSettings,

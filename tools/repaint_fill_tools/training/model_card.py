@@ -13,7 +13,7 @@ import torch
 from diffusers import UNet2DModel
 
 from repaint_fill_tools.training.data import TRAINING_IMAGES, VALIDATION_ONLY
-from repaint_fill_tools.training.evaluate import train_vs_held_out
+from repaint_fill_tools.training.held_out import train_vs_held_out
 from repaint_fill_tools.training.model import (
     BETA_END,
     BETA_START,

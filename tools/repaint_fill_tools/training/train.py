@@ -31,8 +31,8 @@ from repaint_fill_tools.training.checkpoint import (
 from repaint_fill_tools.training.data import (
     CropSettings,
     ImagePyramid,
+    crop_batch,
     load_training_pyramids,
-    sample_batch,
 )
 from repaint_fill_tools.training.loss import diffusion_loss
 from repaint_fill_tools.training.model import build_unet, linear_alphas_cumprod, parameter_count
@@ -119,7 +119,7 @@ def train_step(
     """One optimisation step; returns its loss."""
     resolution, batch_size = phase(config, state.step)
     settings = CropSettings(resolution=resolution)
-    clean = sample_batch(images, batch_size, settings, state.data_generator)
+    clean = crop_batch(images, batch_size, settings, state.data_generator)
     for group in state.optimizer.param_groups:
         group["lr"] = learning_rate(config, state.step)
     with torch.autocast("cpu", dtype=torch.bfloat16, enabled=config.bf16):

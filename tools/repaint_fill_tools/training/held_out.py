@@ -14,10 +14,10 @@ from repaint_fill_tools.training.data import (
     CropSettings,
     ImagePyramid,
     build_pyramid,
+    crop_batch,
     load_photo,
     load_training_pyramids,
     photo_files,
-    sample_batch,
 )
 from repaint_fill_tools.training.loss import diffusion_loss
 from repaint_fill_tools.training.model import linear_alphas_cumprod
@@ -46,7 +46,7 @@ def mean_loss(model: torch.nn.Module, images: list[ImagePyramid], resolution: in
     settings = CropSettings(resolution=resolution)
     torch.manual_seed(1234)  # the same timesteps and noise for training and held-out images
     losses = [
-        float(diffusion_loss(model, sample_batch(images, 16, settings, generator), alphas_cumprod))
+        float(diffusion_loss(model, crop_batch(images, 16, settings, generator), alphas_cumprod))
         for _ in range(8)
     ]
     return sum(losses) / len(losses)
