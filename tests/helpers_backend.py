@@ -1,11 +1,28 @@
-"""Small real parts for backend tests: a tiny random UNet2DModel in diffusers format, images."""
+"""Small real parts for backend tests: a tiny random UNet2DModel in diffusers format, images,
+the installed console command."""
 
 from __future__ import annotations
 
+import shutil
+import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 from PIL import Image
+
+
+def console_script() -> str:
+    """The `repaint-fill` console script installed beside this interpreter (the venv's bin/ or
+    Scripts/), found without $PATH; the test fails with what to do when it is missing."""
+    folder = Path(sys.executable).parent
+    found = shutil.which("repaint-fill", path=str(folder))
+    if found is None:
+        pytest.fail(
+            f"no `repaint-fill` console script beside {sys.executable}: install the backend into "
+            "this environment (bash scripts/setup-dev.sh, or pip install -e .)"
+        )
+    return found
 
 
 def save_tiny_unet(

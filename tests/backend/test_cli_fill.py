@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers_backend import box_mask, gradient_image, save_tiny_unet
+from helpers_backend import box_mask, console_script, gradient_image, save_tiny_unet
 from PIL import Image
 from repaint_fill_backend.cli import main
 from repaint_fill_backend.devices import cpu_has_native_bf16
@@ -189,7 +189,7 @@ def test_hub_id_missing_from_the_cache_names_it(scene, tmp_path, monkeypatch, ca
 def test_console_command_runs(scene, tiny_model):
     result = subprocess.run(
         [
-            "repaint-fill",
+            console_script(),
             "fill",
             str(scene / "image.png"),
             "--mask",

@@ -6,6 +6,7 @@ import subprocess
 
 import numpy as np
 import pytest
+from helpers_backend import console_script
 from PIL import Image
 from repaint_fill_backend.models import embedded_model_dir
 from repaint_fill_tools.training.data import TRAINING_IMAGES, VALIDATION_ONLY
@@ -39,7 +40,7 @@ def test_example_fill_with_the_network_cut(tmp_path):
     out = tmp_path / "example.png"
     env = {k: v for k, v in os.environ.items() if not k.startswith("HF_")}
     result = subprocess.run(
-        ["unshare", "--net", "repaint-fill", "example", "-o", str(out), "--steps", "8",
+        ["unshare", "--net", console_script(), "example", "-o", str(out), "--steps", "8",
          "--jump-length", "2", "--jump-n-sample", "2", "--seed", "1", "--quiet",
          "--before-after", str(tmp_path / "sheet.png")],
         capture_output=True, text=True, timeout=300, env=env,
