@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import sys
 import threading
 import time
 from collections import Counter
@@ -119,9 +120,17 @@ def test_concurrent_clients_get_a_result_or_429_and_nothing_is_lost(shared_serve
 
 
 def schemathesis_command() -> list[str]:
-    found = shutil.which("schemathesis") or shutil.which("st")
+    """schemathesis's console script beside this interpreter (the venv's bin/), else on $PATH."""
+    beside = str(Path(sys.executable).parent)
+    found = (
+        shutil.which("schemathesis", path=beside)
+        or shutil.which("schemathesis")
+        or shutil.which("st")
+    )
     if found is None:
-        pytest.fail("schemathesis is not installed (pip install -e '.[test]')")
+        pytest.fail(
+            f"schemathesis is not installed beside {sys.executable} (pip install -e '.[test]')"
+        )
     return [found]
 
 
