@@ -4,7 +4,7 @@
 follows the docs/design.md API (health, models, jobs, status, result, cancel, error shape,
 token) with a trivial "fill" (flat colour). It exists to test the client's protocol handling
 and error mapping (timeouts, refused tokens, failing jobs) that a real model cannot trigger on
-demand. The end-to-end tests use the real server (tests/integration/test_core_client_server.py,
+demand. The end-to-end tests use the real server (tests/backend/test_core_client_server.py,
 tests/hosts/test_krita.py).
 """
 

@@ -1,6 +1,6 @@
 """Client and launcher against a STAND-IN backend (tests/helpers_standin.py: stdlib server that
 follows docs/design.md), for protocol details and failures a real model cannot produce on demand.
-The same client against the real `repaint-fill serve`: tests/integration/test_core_client_server.py.
+The same client against the real `repaint-fill serve`: tests/backend/test_core_client_server.py.
 """
 
 import os

@@ -1,5 +1,5 @@
 """Fill orchestration: upload building, wire mask, result layers (STAND-IN backend, see
-tests/helpers_standin.py; the real server is exercised in tests/integration and tests/hosts)."""
+tests/helpers_standin.py; the real server is exercised in tests/backend and tests/hosts)."""
 
 import pytest
 from helpers_standin import FILL_COLOUR, StandInBackend

@@ -85,7 +85,7 @@ def test_fill_with_a_guided_diffusion_checkpoint_file(scene):
 def test_registry_name_uses_the_file_in_the_models_folder(scene, tmp_path_factory):
     models = tmp_path_factory.mktemp("models")
     # The registry's CelebA-HQ file name; the sidecar keeps the working size small for speed
-    # (without it the entry's 256 px applies: tests/unit/test_guided_registry.py checks that).
+    # (without it the entry's 256 px applies: tests/backend/test_guided_registry.py checks that).
     save_small_checkpoint(models, "celeba256_250000.pt")
     result = run_fill(scene, "celeba-256", {"REPAINT_FILL_MODELS_DIR": str(models)})
     assert result.returncode == 0, result.stderr

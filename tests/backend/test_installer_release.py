@@ -3,7 +3,7 @@
 Fast: the plug-ins and config with --skip-backend, and the backend plan read from the archive's
 own wheel and lock. Slow (REPAINT_FILL_SLOW=1): a real backend environment made by uv from the
 archive, whose installed packages are exactly the lock's versions; the checkout's installer with
-venv + pip is tests/unit/test_installer_backend.py.
+venv + pip is tests/backend/test_installer_backend.py.
 """
 
 from __future__ import annotations

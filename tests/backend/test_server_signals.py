@@ -1,7 +1,7 @@
 """SIGTERM stops a busy server within 5 s, cancelling the running job and the queued one.
 
 SIGINT goes through the same handler (uvicorn's handle_exit, overridden in server/run.py); its
-cancellation path is covered in tests/unit/test_server_worker.py.
+cancellation path is covered in tests/pure/test_server_worker.py.
 """
 
 from __future__ import annotations

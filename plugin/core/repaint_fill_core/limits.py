@@ -2,7 +2,7 @@
 
 The backend keeps its own limits (``repaint_fill_backend.choices``, the server's schema) and
 checks every request; these are what the Krita and GIMP controls allow, chosen inside the
-backend's (``tests/unit/test_core_limits.py`` checks that they stay inside).
+backend's (``tests/pure/test_core_limits.py`` checks that they stay inside).
 """
 
 MAX_SEED = 2**31 - 1  # a Qt spin box and a GIMP int parameter hold 32-bit ints
