@@ -6,6 +6,10 @@ import pytest
 
 HOST_MARKERS = ("krita", "gimp")
 
+# The shared helpers hold assertions too: rewrite them (pytest's detailed failure messages) before
+# any test module imports them. helpers_server is also a plugin (its session-wide fixtures).
+pytest.register_assert_rewrite("helpers_backend", "helpers_server", "helpers_standin")
+
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):

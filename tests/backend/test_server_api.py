@@ -15,10 +15,8 @@ import zlib
 
 import numpy as np
 import pytest
-
-pytest.register_assert_rewrite("helpers_server")  # also loaded as a plugin (pytest_plugins)
-from helpers_backend import box_mask  # noqa: E402
-from helpers_server import (  # noqa: E402
+from helpers_backend import box_mask
+from helpers_server import (
     FAST,
     HUB_MODEL,
     LONG,
@@ -32,7 +30,7 @@ from helpers_server import (  # noqa: E402
     submit,
     wait_for_state,
 )
-from repaint_fill_backend.budget import load_curve  # noqa: E402
+from repaint_fill_backend.budget import load_curve
 
 MAX_PIXELS = SHARED_MAX_PIXELS
 pytestmark = pytest.mark.slow

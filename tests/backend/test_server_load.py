@@ -18,9 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-pytest.register_assert_rewrite("helpers_server")  # also loaded as a plugin (pytest_plugins)
-from helpers_server import (  # noqa: E402
+from helpers_server import (
     FAST,
     RunningServer,
     decode_rgba,

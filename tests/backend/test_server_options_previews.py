@@ -9,9 +9,7 @@ import time
 
 import numpy as np
 import pytest
-
-pytest.register_assert_rewrite("helpers_server")
-from helpers_server import (  # noqa: E402
+from helpers_server import (
     FAST,
     LONG,
     RunningServer,
@@ -22,8 +20,8 @@ from helpers_server import (  # noqa: E402
     submit,
     wait_for_state,
 )
-from repaint_fill_backend.presets import PRESETS  # noqa: E402
-from repaint_fill_backend.registry import find_entry  # noqa: E402
+from repaint_fill_backend.presets import PRESETS
+from repaint_fill_backend.registry import find_entry
 
 pytestmark = pytest.mark.slow
 pytest_plugins = ["helpers_server"]

@@ -12,10 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
-
-pytest.register_assert_rewrite("helpers_server")
-from helpers_server import (  # noqa: E402
+from helpers_server import (
     FAST,
     LONG,
     RunningServer,
@@ -26,9 +23,10 @@ from helpers_server import (  # noqa: E402
     tiny_model,
     wait_for_state,
 )
-from repaint_fill_backend.server.settings import HEADER_TIMEOUT_SECONDS  # noqa: E402
-from repaint_fill_core.client import BackendClient  # noqa: E402
-from repaint_fill_core.errors import BackendError  # noqa: E402
+from PIL import Image
+from repaint_fill_backend.server.settings import HEADER_TIMEOUT_SECONDS
+from repaint_fill_core.client import BackendClient
+from repaint_fill_core.errors import BackendError
 
 pytestmark = pytest.mark.slow
 MIB = 2**20
