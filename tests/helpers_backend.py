@@ -3,6 +3,7 @@ the installed console command."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import sys
 from pathlib import Path
@@ -106,3 +107,15 @@ def result_like_png(size: int) -> tuple[bytes, bytes]:
     buffer = io.BytesIO()
     Image.fromarray(rgba).save(buffer, format="PNG", compress_level=1)
     return buffer.getvalue(), rgba.tobytes()
+
+
+def assert_filled_scene(scene: Path, report: str) -> dict:
+    """A CLI fill of ``scene`` (image.png, mask.png -> out.png): same size, every unmasked pixel
+    as it was, some masked pixel changed; returns the JSON report ``scene / report``."""
+    original = np.asarray(Image.open(scene / "image.png"))
+    out = np.asarray(Image.open(scene / "out.png"))
+    mask = np.asarray(Image.open(scene / "mask.png"))
+    assert out.shape == original.shape
+    assert (out[mask == 0] == original[mask == 0]).all()
+    assert (out[mask == 255] != original[mask == 255]).any()
+    return json.loads((scene / report).read_text())

@@ -1,18 +1,15 @@
 """`repaint-fill fill` end to end with a tiny random guided-diffusion checkpoint (a real `.pt`
 file of the paper models' architecture, fewer channels), as a file and as a registry name."""
 
-import json
 import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
-from helpers_backend import box_mask, gradient_image
+from helpers_backend import assert_filled_scene, box_mask, gradient_image
 from helpers_guided import save_small_checkpoint
-from PIL import Image
 
 FEW_STEPS = ["--steps", "4", "--jump-length", "1", "--jump-n-sample", "1"]
 
@@ -61,13 +58,7 @@ def scene(tmp_path):
 
 
 def assert_filled(scene: Path) -> dict:
-    original = np.asarray(Image.open(scene / "image.png"))
-    out = np.asarray(Image.open(scene / "out.png"))
-    mask = np.asarray(Image.open(scene / "mask.png"))
-    assert out.shape == original.shape
-    assert (out[mask == 0] == original[mask == 0]).all()
-    assert (out[mask == 255] != original[mask == 255]).any()
-    return json.loads((scene / "report.json").read_text())
+    return assert_filled_scene(scene, "report.json")
 
 
 def test_fill_with_a_guided_diffusion_checkpoint_file(scene):
