@@ -14,10 +14,12 @@ def test_variations_agree_with_the_backend():
 
 def test_the_hosts_largest_seed_and_variations_are_a_valid_request():
     """Variation i uses seed + i: the host's largest seed with the most variations is accepted."""
-    assert limits.MAX_SEED + limits.MAX_VARIATIONS <= choices.MAX_SEED
-    options = FillOptions(seed=limits.MAX_SEED, variations=limits.MAX_VARIATIONS, budget=None)
+    assert limits.MAX_WIDGET_SEED + limits.MAX_VARIATIONS <= choices.MAX_SEED
+    options = FillOptions(
+        seed=limits.MAX_WIDGET_SEED, variations=limits.MAX_VARIATIONS, budget=None
+    )
     params = JobParams.model_validate(options.to_params())
-    assert (params.seed, params.variations) == (limits.MAX_SEED, limits.MAX_VARIATIONS)
+    assert (params.seed, params.variations) == (limits.MAX_WIDGET_SEED, limits.MAX_VARIATIONS)
 
 
 @pytest.mark.parametrize(
@@ -35,7 +37,7 @@ def test_the_hosts_controls_stay_inside_the_backends_limits(host, backend):
 
 def test_the_largest_controls_make_a_valid_request():
     options = FillOptions(
-        seed=limits.MAX_SEED,
+        seed=limits.MAX_WIDGET_SEED,
         variations=limits.MAX_VARIATIONS,
         context_margin=limits.MAX_CONTEXT_MARGIN,
         steps=limits.MAX_STEPS,

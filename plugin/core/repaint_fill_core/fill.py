@@ -15,7 +15,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 from .client import BackendClient, ProgressCallback, is_local_url, run_job
 from .errors import BackendError, NoSelection, RepaintFillError
 from .geometry import CanvasRect, context_crop
-from .limits import MAX_SEED
+from .limits import MAX_WIDGET_SEED
 from .png import decode_png, encode_png
 
 LAYER_PREFIX = "RePaint Fill"
@@ -144,7 +144,7 @@ def with_seed(options: FillOptions) -> FillOptions:
     """
     if options.seed is not None:
         return options
-    return replace(options, seed=random.SystemRandom().randint(0, MAX_SEED))
+    return replace(options, seed=random.SystemRandom().randint(0, MAX_WIDGET_SEED))
 
 
 def build_job_upload(

@@ -5,7 +5,7 @@ checks every request; these are what the Krita and GIMP controls allow, chosen i
 backend's (``tests/pure/test_core_limits.py`` checks that they stay inside).
 """
 
-MAX_SEED = 2**31 - 1  # a Qt spin box and a GIMP int parameter hold 32-bit ints
+MAX_WIDGET_SEED = 2**31 - 1  # a Qt spin box and a GIMP int parameter hold 32-bit ints
 MAX_VARIATIONS = 8  # results from one fill (the backend's MAX_VARIATIONS)
 MAX_TIME_BUDGET = 3600  # seconds: the longest budget the controls offer
 MAX_CONTEXT_MARGIN = 4096  # px of context around the selection (the backend's schema limit)

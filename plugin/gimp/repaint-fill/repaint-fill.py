@@ -56,9 +56,9 @@ from repaint_fill_core.launcher import ensure_backend  # noqa: E402
 from repaint_fill_core.limits import (  # noqa: E402
     MAX_CONTEXT_MARGIN,
     MAX_EXPAND_SIDE,
-    MAX_SEED,
     MAX_TIME_BUDGET,
     MAX_VARIATIONS,
+    MAX_WIDGET_SEED,
 )
 
 PROC_NAME = "plug-in-repaint-fill"
@@ -402,7 +402,7 @@ register(
     "RGB*, GRAY*",
     [
         (PF_CHOICE, "preset", "_Preset", FROM_SETTINGS, PRESET_CHOICES),
-        (PF_INT, "seed", "_Seed (-1 = random)", -1, (-1, MAX_SEED)),
+        (PF_INT, "seed", "_Seed (-1 = random)", -1, (-1, MAX_WIDGET_SEED)),
         (PF_INT, "variations", "_Variations", 1, (1, MAX_VARIATIONS)),
         (
             PF_INT,
@@ -450,7 +450,7 @@ register(
         (PF_INT, "top", "_Top (px)", 0, (0, MAX_EXPAND_SIDE)),
         (PF_INT, "bottom", "_Bottom (px)", 0, (0, MAX_EXPAND_SIDE)),
         (PF_CHOICE, "preset", "_Preset", FROM_SETTINGS, PRESET_CHOICES),
-        (PF_INT, "seed", "_Seed (-1 = random)", -1, (-1, MAX_SEED)),
+        (PF_INT, "seed", "_Seed (-1 = random)", -1, (-1, MAX_WIDGET_SEED)),
         (
             PF_INT,
             "time-budget",

@@ -18,9 +18,9 @@ from .repaint_fill_core.config import PRESETS, PluginConfig, load_config, read_t
 from .repaint_fill_core.errors import RepaintFillError
 from .repaint_fill_core.limits import (
     MAX_CONTEXT_MARGIN,
-    MAX_SEED,
     MAX_TIME_BUDGET,
     MAX_VARIATIONS,
+    MAX_WIDGET_SEED,
 )
 from .settings import FillSettings, load_settings, save_settings
 from .worker import NO_ETA, progress_text
@@ -92,7 +92,7 @@ class RepaintFillDocker(DockWidget):
         self.time_budget.setSpecialValueText("Off (use the preset)")
         self.variations = _spin(1, MAX_VARIATIONS, "", "repaint_variations")
         self.random_seed = QtWidgets.QCheckBox("Random", objectName="repaint_random_seed")
-        self.seed = _spin(0, MAX_SEED, "", "repaint_seed")
+        self.seed = _spin(0, MAX_WIDGET_SEED, "", "repaint_seed")
         seed_row = QtWidgets.QHBoxLayout()
         seed_row.addWidget(self.random_seed)
         seed_row.addWidget(self.seed, 1)
@@ -188,7 +188,7 @@ class RepaintFillDocker(DockWidget):
             limits = options.get("variations") or {}
             self.variations.setRange(int(limits.get("min", 1)), int(limits.get("max", 8)))
             seeds = options.get("seed") or {}
-            self.seed.setMaximum(min(MAX_SEED, int(seeds.get("max", MAX_SEED))))
+            self.seed.setMaximum(min(MAX_WIDGET_SEED, int(seeds.get("max", MAX_WIDGET_SEED))))
             self._show_detail_choices((options.get("detail") or {}).get("choices") or [])
         finally:
             self._updating = False

@@ -7,10 +7,10 @@ from .qt_compat import QtWidgets
 from .repaint_fill_core.config import PRESETS, PluginConfig
 from .repaint_fill_core.limits import (
     MAX_CONTEXT_MARGIN,
-    MAX_SEED,
     MAX_STEPS,
     MAX_TIME_BUDGET,
     MAX_VARIATIONS,
+    MAX_WIDGET_SEED,
 )
 from .settings import FillSettings
 
@@ -55,7 +55,7 @@ class SettingsDialog(QtWidgets.QDialog):
         self.variations = self._spin(1, MAX_VARIATIONS, settings.variations)
         self.random_seed = QtWidgets.QCheckBox("Random seed")
         self.random_seed.setChecked(settings.random_seed)
-        self.seed = self._spin(0, MAX_SEED, settings.seed)
+        self.seed = self._spin(0, MAX_WIDGET_SEED, settings.seed)
         self.seed.setEnabled(not settings.random_seed)
         self.random_seed.toggled.connect(lambda checked: self.seed.setEnabled(not checked))
         self.context_margin = self._spin(-1, MAX_CONTEXT_MARGIN, settings.context_margin, " px")
