@@ -20,7 +20,6 @@ from pathlib import Path
 import torch
 
 from .denoiser import LoadedModel
-from .engine import FillRequest, plan_request
 from .fill_plan import FillPlan
 from .presets import SamplingSettings
 from .schedule import ScheduleError, diffusion_tables
@@ -198,21 +197,6 @@ def _synchronize(device: torch.device) -> None:
         torch.cuda.synchronize(device)
     elif device.type == "mps":
         torch.mps.synchronize()
-
-
-def choose_for_request(
-    model: LoadedModel,
-    request: FillRequest,
-    budget_seconds: float,
-    *,
-    max_model_calls: int | None = None,
-    clock: Clock = time.perf_counter,
-    curve: Sequence[CurvePoint] | None = None,
-) -> BudgetChoice:
-    """``choose_for_plan`` for a request not planned yet (every level kept)."""
-    base = plan_request(model, replace(request, drop_levels=0))
-    return choose_for_plan(model, base, request.variations, budget_seconds,
-                           max_model_calls=max_model_calls, clock=clock, curve=curve)  # fmt: skip
 
 
 def choose_for_plan(

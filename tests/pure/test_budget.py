@@ -9,14 +9,14 @@ from PIL import Image
 from repaint_fill_backend.budget import (
     CurvePoint,
     check_budget_arguments,
-    choose_for_request,
+    choose_for_plan,
     choose_schedule,
     estimate_seconds,
     load_curve,
     measure_seconds_per_call,
 )
 from repaint_fill_backend.denoiser import LoadedModel, Prediction
-from repaint_fill_backend.engine import FillRequest
+from repaint_fill_backend.engine import FillRequest, plan_request
 from repaint_fill_backend.presets import PRESETS, SamplingSettings
 from repaint_fill_backend.schedule import ScheduleError, linear_betas
 
@@ -110,6 +110,12 @@ def test_measure_uses_warm_up_then_one_timed_call_on_the_injected_clock():
 def budget_request(coverage: np.ndarray, variations: int = 1) -> FillRequest:
     image = Image.new("RGB", coverage.shape[::-1])
     return FillRequest(image, coverage, PRESETS["fast"], variations=variations)
+
+
+def choose_for_request(model: LoadedModel, request: FillRequest, budget: float, **options):
+    """The budget's choice for a request planned from scratch (as the fill service plans it)."""
+    return choose_for_plan(model, plan_request(model, request), request.variations, budget,
+                           **options)  # fmt: skip
 
 
 def test_choose_for_request_measures_a_native_call_and_counts_the_whole_plan():
