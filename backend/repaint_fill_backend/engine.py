@@ -177,7 +177,7 @@ class Engine:
     @property
     def geometry(self) -> ModelGeometry:
         """What planning needs to know about the model (no model call)."""
-        return ModelGeometry(self.model.native_size, self.model.stride)
+        return model_geometry(self.model)
 
     def plan(self, request: FillRequest) -> FillPlan:
         """Every model call of the request, before the first one (regions, levels, tiles)."""
@@ -221,7 +221,12 @@ class Engine:
 
 def plan_request(model: LoadedModel, request: FillRequest) -> FillPlan:
     """The fill plan of ``request`` for ``model``, its ``drop_levels`` finest levels left out."""
-    return plan_for_geometry(ModelGeometry(model.native_size, model.stride), request)
+    return plan_for_geometry(model_geometry(model), request)
+
+
+def model_geometry(model: LoadedModel) -> ModelGeometry:
+    """What planning needs to know about ``model``: its native size and stride."""
+    return ModelGeometry(model.native_size, model.stride)
 
 
 def plan_for_geometry(geometry: ModelGeometry, request: FillRequest) -> FillPlan:

@@ -23,11 +23,10 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image, ImageDraw
-from repaint_fill_backend.engine import Engine, FillRequest, run_plan
+from repaint_fill_backend.engine import Engine, FillRequest, model_geometry, run_plan
 from repaint_fill_backend.fill_plan import (
     DEFAULT_REFINE_STRENGTH,
     NATIVE_FACTOR,
-    ModelGeometry,
     plan_fill,
 )
 from repaint_fill_backend.imaging import composite, open_image, to_rgb8
@@ -139,7 +138,7 @@ def ours(
                               seed=seed, context_margin=64, detail=detail,
                               refine_strength=refine_strength)  # fmt: skip
         model = engine.model
-        plan = plan_fill(case.coverage, ModelGeometry(model.native_size, model.stride),
+        plan = plan_fill(case.coverage, model_geometry(model),
                          request.settings, detail=detail, context_margin=64,
                          refine_strength=refine_strength, native_factor=native_factor)  # fmt: skip
         result = run_plan(model, request, plan)
