@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 pytest.importorskip("skimage")
 pytest.importorskip("matplotlib")
@@ -212,3 +213,50 @@ def test_bf16_autocast_steps_keep_fp32_weights_and_finite_losses(tmp_path: Path)
     assert all(p.dtype == torch.float32 for p in state.model.parameters())
     assert all(v.dtype == torch.float32 for v in state.ema.values() if v.is_floating_point())
     assert all(np.isfinite(loss) for loss in state.losses) and len(state.losses) == 3
+
+
+def test_capacity_candidates_start_from_the_shipped_architecture() -> None:
+    from repaint_fill_tools.training import capacity
+    from repaint_fill_tools.training.model import EMBEDDED_UNET_CONFIG
+
+    assert capacity.CANDIDATES["v1"] == EMBEDDED_UNET_CONFIG
+    for name in ("deep", "wide", "large"):
+        row = capacity.describe(name)
+        assert row["parameters"] > capacity.describe("v1")["parameters"], name
+        assert row["weights_mb_fp16"] == round(row["parameters"] * 2 / 2**20, 1)
+    large = capacity.CANDIDATES["large"]
+    assert large["down_block_types"][-2:] == ("AttnDownBlock2D",) * 2  # two attention levels
+    assert large["up_block_types"][:2] == ("AttnUpBlock2D",) * 2
+
+
+def test_capacity_run_writes_a_held_out_curve_and_fill_times(tmp_path: Path, monkeypatch) -> None:
+    """Each candidate trains in segments (resuming), is measured after each, and is timed on a
+    fast-preset fill; a tiny candidate stands in for the real ones (minutes of CPU each)."""
+    from repaint_fill_tools.training import capacity
+
+    monkeypatch.setattr(capacity, "CANDIDATES", {"tiny": {**TINY_UNET, "sample_size": 32}})
+    monkeypatch.setattr(capacity, "FILL_SIDE", 64)  # 256 px needs tiles of a 32 px model
+    photos = tmp_path / "photos"
+    rng = np.random.default_rng(0)
+    for split in ("train", "val"):
+        (photos / split).mkdir(parents=True)
+        for number in range(2):
+            pixels = rng.integers(0, 255, (96, 128, 3), dtype=np.uint8)
+            Image.fromarray(pixels).save(photos / split / f"{number}.png")
+    out = tmp_path / "capacity"
+    common = ["--photos", str(photos), "--out", str(out)]
+    capacity.main([*common, "--minutes", "0.04", "--segments", "2", "--no-fills"])
+    row = json.loads((out / "capacity.json").read_text())["rows"][0]
+    first, second = row["curve"]
+    assert second["steps"] > first["steps"] > 0  # the second segment resumed the first
+    assert second["minutes"] > first["minutes"]
+    assert all(np.isfinite([p["held_out"], p["training"]]).all() for p in row["curve"])
+    assert "fast_fill_256" not in row
+    capacity.main([*common, "--fills-only"])
+    report = json.loads((out / "capacity.json").read_text())
+    row = report["rows"][0]
+    assert row["curve"] == [first, second]  # kept from the training phase
+    assert row["fast_fill_256"]["model_calls"] > 0 and row["fast_fill_256"]["seconds"] > 0
+    fill = row["fast_fill_256"]
+    assert row["within_limits"] == (fill["seconds"] <= 10 and row["weights_mb_fp16"] <= 64)
+    assert (out / "capacity.png").stat().st_size > 1000

@@ -1,0 +1,129 @@
+"""Paired comparison of two or more models' fills: the test a new embedded model must pass to ship.
+
+    python -m repaint_fill_tools.bench.paired --photos /work/data/photos/val --limit 8 \
+        --models embedded tools/repaint_fill_tools/training/resume/embedded-v2 --out /tmp/paired
+
+Every model fills the same real-size cases (``realsize``'s photos scaled to ``--long-side``, its
+masks) with the same seeds through the product's path, beside OpenCV Telea. For each model it
+prints the hole's texture distance (SWD) and sharpness, and against the first model (the shipped
+one) the mean paired difference with its standard error and on how many cases it is lower. A
+model ships only when it is lower on average by more than about two standard errors.
+
+Use photos nothing trained or tuned on; the Debian packages mate-backgrounds and palapeli-data
+are for the final independent check only (``--photos`` of those, after the decision).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from repaint_fill_backend.engine import Engine
+
+from .realsize import LONG_SIDE, MASKS, Row, make_cases, opencv, ours, run, sheet
+
+PHOTO_SUFFIXES = (".png", ".jpg", ".jpeg")
+
+
+def paired_difference(ours: Sequence[float], baseline: Sequence[float]) -> dict[str, float]:
+    """Mean of ``ours - baseline`` over paired cases, its standard error, and the lower count."""
+    differences = np.asarray(ours, float) - np.asarray(baseline, float)
+    error = differences.std(ddof=1) / np.sqrt(len(differences)) if len(differences) > 1 else 0.0
+    return {
+        "mean": float(differences.mean()),
+        "standard_error": float(error),
+        "lower": int((differences < 0).sum()),
+        "cases": len(differences),
+    }
+
+
+def compare(rows_by_model: dict[str, list[Row]]) -> list[dict]:
+    """Per model and mask: means, and the paired difference against the first model."""
+    names = list(rows_by_model)
+    shipped = {row.mask: row for row in rows_by_model[names[0]]}
+    summary = []
+    for name in names:
+        for row in rows_by_model[name]:
+            entry = {
+                "model": name,
+                "mask": row.mask,
+                "swd": float(np.mean(row.swd)),
+                "sharpness": float(np.mean(row.sharpness)),
+                "seconds": float(np.mean(row.seconds)),
+            }
+            if name != names[0]:
+                entry["swd_vs_first"] = paired_difference(row.swd, shipped[row.mask].swd)
+            summary.append(entry)
+    return summary
+
+
+def lines(summary: list[dict]) -> list[str]:
+    """The summary as a Markdown table."""
+    out = [
+        "| mask | model | hole SWD | sharpness | seconds | SWD vs first (mean +- s.e., lower) |",
+        "|---|---|---|---|---|---|",
+    ]
+    for entry in summary:
+        versus = entry.get("swd_vs_first")
+        paired = (f"{versus['mean']:+.1f} +- {versus['standard_error']:.1f}, "
+                  f"{versus['lower']} of {versus['cases']}") if versus else "-"  # fmt: skip
+        out.append(f"| {entry['mask']} | {entry['model']} | {entry['swd']:.1f} | "
+                   f"{entry['sharpness']:.2f} | {entry['seconds']:.1f} | {paired} |")  # fmt: skip
+    return out
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m repaint_fill_tools.bench.paired")
+    parser.add_argument("--photos", type=Path, required=True, help="folder of unseen photos")
+    parser.add_argument("--models", nargs="+", required=True, help="the shipped model first")
+    parser.add_argument("--limit", type=int, default=8, help="use the first N photos")
+    parser.add_argument("--masks", default="box", help=f"comma-separated, of {', '.join(MASKS)}")
+    parser.add_argument("--detail", default="native", choices=("native", "coarse"))
+    parser.add_argument("--preset", default="fast")
+    parser.add_argument("--long-side", type=int, default=LONG_SIDE)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--dtype", default="auto", help="as the product: auto, fp32, bf16")
+    parser.add_argument("--out", type=Path, required=True, help="paired.json and a picture sheet")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    photos = sorted(p for p in args.photos.iterdir() if p.suffix.lower() in PHOTO_SUFFIXES)
+    photos = photos[: args.limit]
+    if not photos:
+        parser.error(f"no photos in {args.photos}")
+    labels = [Path(spec).name or spec for spec in args.models]
+    if len(set(labels)) < len(labels):
+        parser.error(f"--models must name different models (folder names {labels})")
+    cases = make_cases(photos, args.masks.split(","), args.long_side)
+    rows_by_model: dict[str, list[Row]] = {}
+    for spec, label in zip(args.models, labels, strict=True):
+        engine = Engine.load(spec, dtype=args.dtype)
+        print(f"{label} ({spec}): {len(cases)} cases", flush=True)
+        rows_by_model[label] = run(cases, {label: ours(engine, args.preset, args.detail)}, print)
+    rows_by_model["OpenCV Telea"] = run(cases, {"OpenCV Telea": opencv("telea")}, print)
+    summary = compare(rows_by_model)
+    args.out.mkdir(parents=True, exist_ok=True)
+    every_row = [row for rows in rows_by_model.values() for row in rows]
+    sheet(cases, every_row, args.out / "paired_sheet.png", photos=min(4, len(photos)))
+    report = {
+        "photos": [str(p) for p in photos],
+        "models": args.models,
+        "settings": {k: str(v) for k, v in vars(args).items() if k not in ("models", "photos")},
+        "per_case_swd": {
+            name: {row.mask: row.swd for row in rows} for name, rows in rows_by_model.items()
+        },
+        "summary": summary,
+        "table": lines(summary),
+    }
+    (args.out / "paired.json").write_text(json.dumps(report, indent=1) + "\n")
+    for line in report["table"]:
+        print(line)
+    print(f"wrote {args.out / 'paired.json'} and paired_sheet.png", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
