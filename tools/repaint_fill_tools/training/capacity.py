@@ -185,7 +185,8 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_fills:
         photo = load_photo(photo_files(args.photos, "val")[0])
         side = min(photo.shape[:2])
-        image = Image.fromarray(np.ascontiguousarray(photo[:side, :side])).resize((FILL_SIDE, FILL_SIDE))
+        square = Image.fromarray(np.ascontiguousarray(photo[:side, :side]))
+        image = square.resize((FILL_SIDE, FILL_SIDE))
         for name in names:
             rows[name] = {**rows.get(name, {}), **describe(name)}
             rows[name]["fast_fill_256"] = fill_seconds(name, args.out / name / "fill-model", image)
