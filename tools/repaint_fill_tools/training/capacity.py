@@ -131,23 +131,25 @@ def describe(name: str) -> dict[str, Any]:
 
 
 def plot(rows: list[dict[str, Any]], path: Path) -> None:
-    """Held-out loss against training minutes, one line per candidate."""
+    """Held-out loss against training minutes (compute) and against steps (data), per candidate."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    figure, axes = plt.subplots(figsize=(7, 4), dpi=100)
+    figure, (per_minute, per_step) = plt.subplots(1, 2, figsize=(11, 4), dpi=100, sharey=True)
     for row in rows:
-        minutes = [point["minutes"] for point in row["curve"]]
         losses = [point["held_out"] for point in row["curve"]]
         fill = row.get("fast_fill_256")
         timing = f", fill {fill['seconds']:.1f} s" if fill else ""
         label = f"{row['name']} ({row['parameters'] / 1e6:.1f}M{timing})"
-        axes.plot(minutes, losses, marker="o", label=label)
-    axes.set(xlabel="training minutes (same CPU, same data)", ylabel="held-out epsilon MSE",
-             title="Capacity: held-out loss per training second")  # fmt: skip
-    axes.legend()
+        per_minute.plot([p["minutes"] for p in row["curve"]], losses, marker="o", label=label)
+        per_step.plot([p["steps"] for p in row["curve"]], losses, marker="o", label=label)
+    per_minute.set(xlabel="training minutes (same CPU, same data)", ylabel="held-out epsilon MSE",
+                   yscale="log", title="per training second")  # fmt: skip
+    per_step.set(xlabel="training steps (batch 16 at 64 px, every 4th 4 at 128 px)",
+                 title="per step")  # fmt: skip
+    per_minute.legend()
     figure.tight_layout()
     figure.savefig(path)
     plt.close(figure)
