@@ -24,9 +24,17 @@ import numpy as np
 import torch
 from repaint_fill_backend.engine import Engine
 
-from .realsize import LONG_SIDE, MASKS, Row, make_cases, opencv, ours, run, sheet
-
-PHOTO_SUFFIXES = (".png", ".jpg", ".jpeg")
+from .realsize import (
+    LONG_SIDE,
+    MASKS,
+    Row,
+    make_cases,
+    opencv,
+    ours,
+    photo_paths,
+    run,
+    sheet,
+)
 
 
 def paired_difference(ours: Sequence[float], baseline: Sequence[float]) -> dict[str, float]:
@@ -90,8 +98,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, required=True, help="paired.json and a picture sheet")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    photos = sorted(p for p in args.photos.iterdir() if p.suffix.lower() in PHOTO_SUFFIXES)
-    photos = photos[: args.limit]
+    photos = photo_paths(args.photos, args.limit)
     if not photos:
         parser.error(f"no photos in {args.photos}")
     labels = [Path(spec).name or spec for spec in args.models]

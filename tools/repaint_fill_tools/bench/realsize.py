@@ -58,6 +58,12 @@ class Row:
     fills: list[np.ndarray] = field(default_factory=list)
 
 
+def photo_paths(folder: Path, limit: int) -> list[Path]:
+    """The first ``limit`` photos (PNG or JPEG) of ``folder``, in name order."""
+    suffixes = (".png", ".jpg", ".jpeg")
+    return sorted(p for p in folder.iterdir() if p.suffix.lower() in suffixes)[:limit]
+
+
 def load_photo(path: Path, long_side: int = LONG_SIDE) -> np.ndarray:
     """A photo scaled so its long side is ``long_side`` (uint8 RGB)."""
     image = open_image(path)
@@ -341,10 +347,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--masks", default=",".join(MASKS), help="comma-separated mask types")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    suffixes = (".png", ".jpg", ".jpeg")
-    photos = sorted(p for p in args.photos.iterdir() if p.suffix.lower() in suffixes)
-    photos = photos[: args.limit]
-    if len(photos) < 1:
+    photos = photo_paths(args.photos, args.limit)
+    if not photos:
         parser.error(f"no photos in {args.photos}")
     engine = Engine.load(args.model)
     run_realsize(photos, engine, args.presets.split(","), args.out,

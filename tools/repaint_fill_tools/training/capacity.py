@@ -10,7 +10,7 @@ MSE is measured on the held-out photos (``held_out.mean_loss``, the same fixed c
 model). Each candidate also fills a 256x256 validation photo with the fast preset through the
 Engine (the product path) on ``--threads`` threads, in the dtype the product would pick on this
 CPU. The issue's limits: that fill <= 10 s on this 2-core machine, weights <= 64 MB (fp16).
-Writes ``capacity.json`` and ``capacity.png`` (held-out loss against training minutes) to
+Writes ``capacity.json`` and ``capacity.png`` (held-out loss against minutes and steps) to
 ``--out``; the training runs stay in ``--out/<candidate>/`` and resume when run again.
 """
 
@@ -27,7 +27,7 @@ import torch
 from PIL import Image
 
 from repaint_fill_tools.bench.common import cpu_name
-from repaint_fill_tools.training.checkpoint import export_diffusers, load_checkpoint_payload
+from repaint_fill_tools.training.checkpoint import ema_model, export_diffusers
 from repaint_fill_tools.training.data import load_photo, load_training_pyramids, photo_files
 from repaint_fill_tools.training.held_out import load_validation_images, mean_loss
 from repaint_fill_tools.training.model import EMBEDDED_UNET_CONFIG, build_unet, parameter_count
@@ -84,14 +84,6 @@ def fill_seconds(name: str, folder: Path, image: Image.Image) -> dict[str, float
     return {"seconds": time.perf_counter() - started, "model_calls": result.report.model_calls}
 
 
-def ema_unet(run_dir: Path) -> torch.nn.Module:
-    """The run's EMA weights in a fresh UNet (what would ship)."""
-    payload = load_checkpoint_payload(run_dir)
-    unet = build_unet(payload["model_config"])
-    unet.load_state_dict(payload["ema"])
-    return unet.float().eval()
-
-
 def training_curve(
     name: str, args: argparse.Namespace, held_out: list, training: list
 ) -> list[dict[str, Any]]:
@@ -104,8 +96,8 @@ def training_curve(
             threads=args.threads, resume=True, photos=args.photos, bf16=args.bf16,
             time_limit_minutes=args.minutes / args.segments, checkpoint_minutes=1e9,
         )  # fmt: skip
-        state = train(config, CANDIDATES[name])
-        ema = ema_unet(args.out / name)
+        state = train(config, CANDIDATES[name], images=training)
+        ema = ema_model(dict(state.model.config), state.ema).float()
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.bf16):
             point = {
                 "minutes": round(state.elapsed_seconds / 60, 2),
@@ -177,11 +169,12 @@ def main(argv: list[str] | None = None) -> int:
     report_path = args.out / "capacity.json"
     report = json.loads(report_path.read_text()) if report_path.is_file() else {"rows": []}
     rows = {row["name"]: row for row in report["rows"]}
+    for name in names:
+        rows[name] = {**rows.get(name, {}), **describe(name)}
     if not args.fills_only:
         held_out = load_validation_images(args.photos) or []
         training = load_training_pyramids(args.photos)
         for name in names:
-            rows[name] = {**rows.get(name, {}), **describe(name)}
             rows[name]["curve"] = training_curve(name, args, held_out, training)
         report["training"] = {"cpu": cpu_name(), "threads": args.threads, "bf16": args.bf16}
     if not args.no_fills:
@@ -190,7 +183,6 @@ def main(argv: list[str] | None = None) -> int:
         square = Image.fromarray(np.ascontiguousarray(photo[:side, :side]))
         image = square.resize((FILL_SIDE, FILL_SIDE))
         for name in names:
-            rows[name] = {**rows.get(name, {}), **describe(name)}
             rows[name]["fast_fill_256"] = fill_seconds(name, args.out / name / "fill-model", image)
             print(f"{name}: {rows[name]['parameters'] / 1e6:.2f}M params, fast fill "
                   f"{rows[name]['fast_fill_256']['seconds']:.1f} s", flush=True)  # fmt: skip

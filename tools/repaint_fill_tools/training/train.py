@@ -195,10 +195,12 @@ def train(
     config: TrainConfig,
     model_config: dict | None = None,
     stop: threading.Event | None = None,
+    images: list[ImagePyramid] | None = None,
 ) -> TrainState:
     """Run (or resume) training until ``steps``, the time limit or ``stop``; checkpoints often.
 
     ``stop`` is checked between steps, so a stopped run always saves a consistent checkpoint.
+    ``images`` are the training images when already loaded (else read from ``config.photos``).
     """
     torch.set_num_threads(config.threads)
     state = new_state(config, model_config)
@@ -206,7 +208,8 @@ def train(
         restore_state(state, load_checkpoint_payload(config.out))
     elif config.init_from is not None:
         warm_start(state, config.init_from)
-    images = load_training_pyramids(config.photos)
+    if images is None:
+        images = load_training_pyramids(config.photos)
     alphas_cumprod = linear_alphas_cumprod()
     started = last_save = time.monotonic()
     base_elapsed = state.elapsed_seconds
