@@ -39,6 +39,14 @@ def test_paired_comparison_reports_each_model_against_the_first(tmp_path):
     assert versus["cases"] == 2
     assert versus["mean"] == pytest.approx(np.mean(np.subtract(swd["second"], swd["first"])))
     assert swd["second"] != swd["first"]  # different weights, different fills
+    # per level (fine texture .. coarse layout): the overall SWD is their mean, and each level
+    # has its own paired difference
+    levels = rows["second"]["swd_levels"]
+    assert list(levels) == ["fine", "middle", "coarse"]
+    assert np.mean(list(levels.values())) == pytest.approx(rows["second"]["swd"])
+    by_level = rows["second"]["swd_levels_vs_first"]
+    assert np.mean([by_level[level]["mean"] for level in levels]) == pytest.approx(versus["mean"])
+    assert "fine / middle / coarse vs first" in report["table"][0]
     with Image.open(out / "paired_sheet.png") as sheet:
         assert sheet.height > 2 * 256  # both photos shown
     assert report["table"][2].startswith("| box | first |")
@@ -55,6 +63,8 @@ def test_the_same_model_twice_gives_the_same_fills(tmp_path):
                  "--out", str(out)])  # fmt: skip
     versus = json.loads((out / "paired.json").read_text())["summary"][1]["swd_vs_first"]
     assert versus == {"mean": 0.0, "standard_error": 0.0, "lower": 0, "cases": 1}
+    by_level = json.loads((out / "paired.json").read_text())["summary"][1]["swd_levels_vs_first"]
+    assert all(difference["mean"] == 0.0 for difference in by_level.values())
 
 
 def test_two_models_with_the_same_folder_name_are_refused(tmp_path):

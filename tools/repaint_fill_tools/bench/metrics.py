@@ -11,6 +11,9 @@ import numpy as np
 
 PATCH = 7
 LEVELS = 3
+# What each level of the SWD's Laplacian pyramid sees: the finest band (pixel-scale texture), the
+# next band (2x), and the low-pass residual at 1/4 size (layout and colour).
+LEVEL_NAMES = ("fine", "middle", "coarse")
 PROJECTIONS = 128
 MAX_PATCHES = 4096
 RING = 8  # px of known image just outside the hole that the sharpness ratio compares against

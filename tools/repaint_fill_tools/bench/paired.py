@@ -24,6 +24,7 @@ import numpy as np
 import torch
 from repaint_fill_backend.engine import Engine
 
+from .metrics import LEVEL_NAMES
 from .realsize import (
     LONG_SIDE,
     MASKS,
@@ -50,37 +51,56 @@ def paired_difference(ours: Sequence[float], baseline: Sequence[float]) -> dict[
 
 
 def compare(rows_by_model: dict[str, list[Row]]) -> list[dict]:
-    """Per model and mask: means, and the paired difference against the first model."""
+    """Per model and mask: means, and the paired difference against the first model, overall
+    and per SWD level (a model can win on layout, the coarse level, and lose on texture)."""
     names = list(rows_by_model)
     shipped = {row.mask: row for row in rows_by_model[names[0]]}
     summary = []
     for name in names:
         for row in rows_by_model[name]:
+            levels = np.asarray(row.swd_levels, float)  # (cases, levels)
             entry = {
                 "model": name,
                 "mask": row.mask,
                 "swd": float(np.mean(row.swd)),
+                "swd_levels": dict(zip(LEVEL_NAMES, levels.mean(axis=0).tolist(), strict=True)),
                 "sharpness": float(np.mean(row.sharpness)),
                 "seconds": float(np.mean(row.seconds)),
             }
             if name != names[0]:
+                first = np.asarray(shipped[row.mask].swd_levels, float)
                 entry["swd_vs_first"] = paired_difference(row.swd, shipped[row.mask].swd)
+                entry["swd_levels_vs_first"] = {
+                    level: paired_difference(levels[:, k], first[:, k])
+                    for k, level in enumerate(LEVEL_NAMES)
+                }
             summary.append(entry)
     return summary
 
 
 def lines(summary: list[dict]) -> list[str]:
     """The summary as a Markdown table."""
+    by_level = " / ".join(LEVEL_NAMES)
     out = [
-        "| mask | model | hole SWD | sharpness | seconds | SWD vs first (mean +- s.e., lower) |",
-        "|---|---|---|---|---|---|",
+        f"| mask | model | hole SWD | SWD {by_level} | sharpness | seconds "
+        f"| SWD vs first (mean +- s.e., lower) | {by_level} vs first |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for entry in summary:
         versus = entry.get("swd_vs_first")
         paired = (f"{versus['mean']:+.1f} +- {versus['standard_error']:.1f}, "
                   f"{versus['lower']} of {versus['cases']}") if versus else "-"  # fmt: skip
-        out.append(f"| {entry['mask']} | {entry['model']} | {entry['swd']:.1f} | "
-                   f"{entry['sharpness']:.2f} | {entry['seconds']:.1f} | {paired} |")  # fmt: skip
+        levels = " / ".join(f"{value:.0f}" for value in entry["swd_levels"].values())
+        level_versus = (
+            " / ".join(
+                f"{d['mean']:+.0f} +- {d['standard_error']:.0f}"
+                for d in entry.get("swd_levels_vs_first", {}).values()
+            )
+            or "-"
+        )
+        out.append(f"| {entry['mask']} | {entry['model']} | {entry['swd']:.1f} | {levels} | "
+                   f"{entry['sharpness']:.2f} | {entry['seconds']:.1f} | {paired} "
+                   f"| {level_versus} |")  # fmt: skip
     return out
 
 

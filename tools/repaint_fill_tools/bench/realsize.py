@@ -53,6 +53,7 @@ class Row:
     mask: str
     seconds: list[float] = field(default_factory=list)
     swd: list[float] = field(default_factory=list)
+    swd_levels: list[tuple[float, ...]] = field(default_factory=list)  # per case, finest first
     sharpness: list[float] = field(default_factory=list)
     model_calls: list[int] = field(default_factory=list)
     fills: list[np.ndarray] = field(default_factory=list)
@@ -202,6 +203,7 @@ def run(cases: Sequence[Case], methods: dict, log: Callable[[str], None]) -> lis
                 row.seconds.append(time.perf_counter() - started)
                 scores = score_fill(case.truth, filled, case.coverage > 0, seed=index)
                 row.swd.append(scores.swd)
+                row.swd_levels.append(scores.swd_levels)
                 row.sharpness.append(scores.sharpness)
                 row.model_calls.append(calls)
                 row.fills.append(filled)
