@@ -260,3 +260,69 @@ def test_capacity_run_writes_a_held_out_curve_and_fill_times(tmp_path: Path, mon
     fill = row["fast_fill_256"]
     assert row["within_limits"] == (fill["seconds"] <= 10 and row["weights_mb_fp16"] <= 64)
     assert (out / "capacity.png").stat().st_size > 1000
+
+
+def test_held_out_scales_draw_only_one_pixel_or_only_whole_frame_crops() -> None:
+    """The breakdown's '1:1 pixels' crops keep a 1-px checkerboard black and white, its
+    'whole frame' crops are all grey: each scale is what its name says."""
+    from repaint_fill_tools.training.held_out import scale_settings
+
+    board = (np.indices((512, 512)).sum(axis=0) % 2 * 255).astype(np.uint8)
+    pyramid = data.build_pyramid(np.repeat(board[..., None], 3, axis=2))
+    generator = torch.Generator().manual_seed(2)
+
+    def contrasts(scale: str) -> list[float]:
+        settings = replace(scale_settings(scale, 64), brightness=0.0, contrast=0.0)
+        return [float(data.random_crop(pyramid, settings, generator).std()) for _ in range(40)]
+
+    assert min(contrasts("1:1 pixels")) > 0.9
+    assert max(contrasts("whole frame")) < 0.1
+    assert [data.crop_side(512, scale_settings("1:1 pixels", 64), generator) for _ in range(5)] \
+        == [64] * 5  # fmt: skip
+    with pytest.raises(ValueError, match="1:1 pixels"):
+        scale_settings("half", 64)
+
+
+def test_loss_by_noise_scores_every_model_on_the_same_noisy_crops() -> None:
+    """A model that always predicts zero noise scores the noise's variance (about 1) in every
+    band, and the same numbers on a second call; a model that takes the noisy input for the
+    noise is nearly right at high noise and wrong at low noise: the bands are noise levels."""
+    from repaint_fill_tools.training.held_out import NOISE_BANDS, loss_by_noise
+
+    class Output:
+        def __init__(self, sample: torch.Tensor) -> None:
+            self.sample = sample
+
+    class Zero(torch.nn.Module):
+        def forward(self, noisy, timesteps):
+            return Output(torch.zeros_like(noisy))
+
+    class NoisyIsNoise(torch.nn.Module):
+        def forward(self, noisy, timesteps):
+            return Output(noisy)
+
+    grey = data.build_pyramid(np.full((96, 96, 3), 128, np.uint8))
+    zero = loss_by_noise(Zero(), [grey], 16, crops=20)
+    assert len(zero) == len(NOISE_BANDS)
+    assert all(0.8 < value < 1.2 for value in zero), zero
+    assert loss_by_noise(Zero(), [grey], 16, crops=20) == zero
+    identity = loss_by_noise(NoisyIsNoise(), [grey], 16, crops=20)
+    assert identity[-1] < 0.01 and identity[0] > 0.5, identity
+    assert identity == sorted(identity, reverse=True)
+
+
+def test_compare_by_noise_tables_every_model_at_every_scale() -> None:
+    """One row per crop scale and model; different weights give different numbers."""
+    from repaint_fill_tools.training.compare import noise_table
+
+    torch.manual_seed(0)
+    first, second = UNet2DModel(**TINY_UNET).eval(), UNet2DModel(**TINY_UNET).eval()
+    photo = data.build_pyramid(np.random.default_rng(0).integers(0, 255, (64, 80, 3), np.uint8))
+    lines = noise_table({"first": first, "second": second}, [photo], 16)
+    assert lines[0].startswith("| model | crops (16 px) | t 0-49 |")
+    rows = [line.split(" | ") for line in lines[2:]]
+    assert [(row[0], row[1]) for row in rows] == [
+        ("| first", "every scale"), ("| second", "every scale"), ("| first", "whole frame"),
+        ("| second", "whole frame"), ("| first", "1:1 pixels"), ("| second", "1:1 pixels"),
+    ]  # fmt: skip
+    assert rows[0][2:] != rows[1][2:]

@@ -182,6 +182,7 @@ class CropSettings:
 
     resolution: int = 64
     min_crop: int = 48
+    max_crop: int | None = None  # the largest crop side; None: the whole short side
     brightness: float = 0.05  # additive, in [0, 1] units
     contrast: float = 0.1  # multiplicative around the crop mean: 1 +- contrast
 
@@ -195,10 +196,12 @@ def crop_side(short_side: int, settings: CropSettings, generator: torch.Generato
     """A crop side in source pixels, log-uniform from 1:1 pixels to the whole short side.
 
     Log-uniform scale gives every octave the same share: native grain (side = resolution, no
-    resizing) as often as whole-scene layout (the full frame downscaled).
+    resizing) as often as whole-scene layout (the full frame downscaled). ``max_crop`` and a
+    large ``min_crop`` narrow the range (the held-out check's 1:1 and whole-frame crops).
     """
-    low = min(max(settings.resolution, settings.min_crop), short_side)
-    return min(short_side, round(low * (short_side / low) ** _uniform(generator, 0.0, 1.0)))
+    high = min(short_side, settings.max_crop or short_side)
+    low = min(max(settings.resolution, settings.min_crop), high)
+    return min(high, round(low * (high / low) ** _uniform(generator, 0.0, 1.0)))
 
 
 def random_crop(

@@ -37,6 +37,55 @@ def load_validation_images(photo_folder: Path | None = None) -> list[ImagePyrami
     return pyramids or None
 
 
+# The breakdown by noise level: timestep bands from nearly clean (where a sampler adds the finest
+# texture) to nearly pure noise (where it decides the layout).
+NOISE_BANDS = ((0, 50), (50, 200), (200, 500), (500, 1000))
+# ... and by crop scale: the training mix, the whole frame downscaled (what the coarse pass
+# works on) and 1:1 pixels (what the native-detail pass works on).
+CROP_SCALES = ("every scale", "whole frame", "1:1 pixels")
+
+
+def scale_settings(scale: str, resolution: int) -> CropSettings:
+    """Crop settings that draw only crops of one of ``CROP_SCALES``."""
+    if scale == "every scale":
+        return CropSettings(resolution=resolution)
+    if scale == "whole frame":
+        return CropSettings(resolution=resolution, min_crop=2**31)  # the whole short side
+    if scale == "1:1 pixels":
+        return CropSettings(resolution=resolution, min_crop=resolution, max_crop=resolution)
+    raise ValueError(f"unknown crop scale {scale!r}; choose one of {', '.join(CROP_SCALES)}")
+
+
+@torch.no_grad()
+def loss_by_noise(
+    model: torch.nn.Module,
+    images: list[ImagePyramid],
+    resolution: int,
+    scale: str = "every scale",
+    crops: int = 32,
+) -> list[float]:
+    """Epsilon MSE in each of ``NOISE_BANDS`` on ``crops`` fixed crops at ``scale``.
+
+    Crops, timesteps and noise are seeded: every model is scored on the same noisy inputs, so a
+    difference between two models is theirs alone. Shows where a lower overall loss comes from
+    (a model can gain at high noise, the layout, and not at low noise, the texture).
+    """
+    generator = torch.Generator().manual_seed(1234)
+    clean = crop_batch(images, crops, scale_settings(scale, resolution), generator)
+    alphas_cumprod = linear_alphas_cumprod()
+    losses = []
+    for low, high in NOISE_BANDS:
+        timesteps = torch.randint(low, high, (crops,), generator=generator)
+        noise = torch.randn(clean.shape, generator=generator)
+        batches = [
+            float(diffusion_loss(model, clean[i : i + 16], alphas_cumprod,
+                                 timesteps[i : i + 16], noise[i : i + 16])) * len(clean[i : i + 16])
+            for i in range(0, crops, 16)
+        ]  # fmt: skip
+        losses.append(sum(batches) / crops)
+    return losses
+
+
 @torch.no_grad()
 def mean_loss(model: torch.nn.Module, images: list[ImagePyramid], resolution: int) -> float:
     """Epsilon MSE over 8 fixed batches of 16 crops at every scale; seeded so every model sees

@@ -7,11 +7,21 @@ import torch.nn.functional as F
 
 
 def diffusion_loss(
-    model: torch.nn.Module, clean: torch.Tensor, alphas_cumprod: torch.Tensor
+    model: torch.nn.Module,
+    clean: torch.Tensor,
+    alphas_cumprod: torch.Tensor,
+    timesteps: torch.Tensor | None = None,
+    noise: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """DDPM simple loss: MSE between true and predicted noise at a uniform random timestep."""
-    timesteps = torch.randint(0, alphas_cumprod.numel(), (clean.shape[0],))
-    noise = torch.randn_like(clean)
+    """DDPM simple loss: MSE between true and predicted noise at a uniform random timestep.
+
+    ``timesteps`` and ``noise`` are drawn from torch's global generator unless given (the
+    held-out breakdown by noise level fixes both).
+    """
+    if timesteps is None:
+        timesteps = torch.randint(0, alphas_cumprod.numel(), (clean.shape[0],))
+    if noise is None:
+        noise = torch.randn_like(clean)
     abar = alphas_cumprod[timesteps].to(clean.dtype).view(-1, 1, 1, 1)
     noisy = abar.sqrt() * clean + (1.0 - abar).sqrt() * noise
     return F.mse_loss(model(noisy, timesteps).sample.float(), noise.float())
