@@ -33,6 +33,7 @@ from repaint_fill_backend.imaging import composite, open_image, to_rgb8
 from repaint_fill_backend.presets import PRESETS
 
 from .metrics import score_fill
+from .pictures import LABEL_HEIGHT, labelled_tile
 
 LONG_SIDE = 1024
 STROKE_WIDTH = 36
@@ -249,10 +250,12 @@ def sheet(cases: Sequence[Case], rows: Sequence[Row], path: Path, photos: int = 
         cells.append(_cell(case.truth, box, "ground truth"))
         lines.append(cells)
         del case_index
-    grid = Image.new("RGB", (SHEET_TILE * len(lines[0]), (SHEET_TILE + 14) * len(lines)), "white")
+    grid = Image.new(
+        "RGB", (SHEET_TILE * len(lines[0]), (SHEET_TILE + LABEL_HEIGHT) * len(lines)), "white"
+    )
     for y, cells in enumerate(lines):
         for x, cell in enumerate(cells):
-            grid.paste(cell, (x * SHEET_TILE, y * (SHEET_TILE + 14)))
+            grid.paste(cell, (x * SHEET_TILE, y * (SHEET_TILE + LABEL_HEIGHT)))
     grid.save(path)
 
 
@@ -268,13 +271,7 @@ def _view_box(coverage: np.ndarray) -> tuple[int, int, int, int]:
 
 
 def _cell(pixels: np.ndarray, box: tuple[int, int, int, int], label: str) -> Image.Image:
-    cell = Image.new("RGB", (SHEET_TILE, SHEET_TILE + 14), "white")
-    view = (
-        Image.fromarray(pixels).crop(box).resize((SHEET_TILE, SHEET_TILE), Image.Resampling.LANCZOS)
-    )
-    cell.paste(view, (0, 14))
-    ImageDraw.Draw(cell).text((2, 1), label[:40], fill="black")
-    return cell
+    return labelled_tile(Image.fromarray(pixels).crop(box), label[:40], SHEET_TILE)
 
 
 def run_realsize(

@@ -8,11 +8,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageDraw
+from PIL import Image
 from repaint_fill_backend.budget import CurvePoint, choose_schedule, estimate_seconds
 from repaint_fill_backend.denoiser import LoadedModel
 from repaint_fill_backend.presets import SamplingSettings
 
+from .pictures import labelled_tile
 from .quality import MethodResult, Sample, fill_samples, opencv_fill, run_method, summarise
 
 
@@ -205,11 +206,7 @@ def plot_curve(rows: Sequence[SweepRow], baselines: dict[str, dict], path: Path)
 
 
 def _tile(pixels: np.ndarray, label: str, size: int) -> Image.Image:
-    image = Image.fromarray(pixels).convert("RGB").resize((size, size), Image.Resampling.LANCZOS)
-    canvas = Image.new("RGB", (size, size + 14), "white")
-    canvas.paste(image, (0, 14))
-    ImageDraw.Draw(canvas).text((2, 1), label[:28], fill="black")
-    return canvas
+    return labelled_tile(Image.fromarray(pixels), label[:28], size)
 
 
 def image_grid(
