@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     for folder in args.models:
         unet_folder = folder / "unet" if (folder / "unet").is_dir() else folder
         model = UNet2DModel.from_pretrained(unet_folder).float().eval()
-        models[folder.name or str(folder)] = model
+        models[str(folder)] = model  # the path: two folders of the same name stay apart
         for resolution in (64, 128):
             with torch.autocast("cpu", dtype=torch.bfloat16):
                 seen, unseen = (

@@ -77,12 +77,12 @@ def loss_by_noise(
     for low, high in NOISE_BANDS:
         timesteps = torch.randint(low, high, (crops,), generator=generator)
         noise = torch.randn(clean.shape, generator=generator)
-        batches = [
-            float(diffusion_loss(model, clean[i : i + 16], alphas_cumprod,
-                                 timesteps[i : i + 16], noise[i : i + 16])) * len(clean[i : i + 16])
-            for i in range(0, crops, 16)
-        ]  # fmt: skip
-        losses.append(sum(batches) / crops)
+        chunks = zip(clean.split(16), timesteps.split(16), noise.split(16), strict=True)
+        total = sum(
+            float(diffusion_loss(model, chunk, alphas_cumprod, steps, eps)) * len(chunk)
+            for chunk, steps, eps in chunks
+        )
+        losses.append(total / crops)
     return losses
 
 
