@@ -87,6 +87,11 @@ def add_sampling_arguments(parser: argparse.ArgumentParser) -> None:
         "--refine-strength", type=float, default=DEFAULT_REFINE_STRENGTH,
         help="share of the schedule each refinement level runs (0-1]",
     )  # fmt: skip
+    parser.add_argument(
+        "--no-harmonize", dest="harmonize", action="store_false",
+        help="keep the fill's colours as sampled (default: remove the colour step at the "
+        "selection's border)",
+    )  # fmt: skip
     parser.add_argument("--model", default=EMBEDDED, help="embedded, a folder, .pt, or a hub id")
     parser.add_argument("--device", choices=DEVICE_CHOICES, default="auto")
     parser.add_argument("--dtype", choices=DTYPE_CHOICES, default="auto")
@@ -253,7 +258,7 @@ def fill_and_save(args: argparse.Namespace, image: Image.Image, coverage: np.nda
         raise UserError(f"--refine-strength must be in (0, 1], got {args.refine_strength:g}")
     request = FillRequest(
         image, coverage, settings, args.seed, args.variations, args.context_margin,
-        detail=args.detail, refine_strength=args.refine_strength,
+        detail=args.detail, refine_strength=args.refine_strength, harmonize=args.harmonize,
     )  # fmt: skip
     checked = check_request(request)  # fail on bad input before the (slow) model load
     targets = output_paths(args.output, args.variations)

@@ -38,6 +38,7 @@ from .fill_plan import (
     tile_overlap,
 )
 from .fill_report import FillReport, finest_working_size
+from .harmonize import SeamHarmonizer, level_sigma
 from .imaging import (
     fill_working_size,
     from_model_tensor,
@@ -65,6 +66,7 @@ class FillRequest:
     detail: str = DEFAULT_DETAIL  # native: refine to the image's own pixels | coarse: one pass
     refine_strength: float = DEFAULT_REFINE_STRENGTH
     drop_levels: int = 0  # leave out this many finest levels (a time budget sets it)
+    harmonize: bool = True  # remove the colour step at the hole's border (harmonize.py)
 
 
 @dataclass(frozen=True)
@@ -262,7 +264,7 @@ def run_plan(
         place = region_plan.region.crop.relative_to(crop)
         preview = _region_preview(on_preview, canvases[0], crop, place, coverage, region_plan)
         fills = fill_region(model, rgb, coverage, region_plan, plan.settings, seeds, progress,
-                            preview)  # fmt: skip
+                            preview, harmonize=request.harmonize)  # fmt: skip
         for canvas, fill in zip(canvases, fills):
             canvas[place.slices] = fill
     report = FillReport(
@@ -279,6 +281,7 @@ def run_plan(
         image_size=request.image.size,
         detail=plan.detail,
         refine_strength=plan.refine_strength,
+        harmonize=request.harmonize,
         regions=plan.regions,
     )
     return FillResult(crop=crop, fills=canvases, report=report)
@@ -308,8 +311,13 @@ def fill_region(
     seeds: list[int],
     progress: PlanProgress,
     on_level_preview: LevelPreview | None = None,
+    harmonize: bool = True,
 ) -> list[np.ndarray]:
-    """One region, coarse to fine; returns one crop-sized (H, W, 3) uint8 fill per seed."""
+    """One region, coarse to fine; returns one crop-sized (H, W, 3) uint8 fill per seed.
+
+    With ``harmonize`` the first level (the layout) anchors every x0 estimate's colour to the
+    surroundings, and every level's result has its seam's colour step removed (harmonize.py).
+    """
     crop = plan.region.crop
     crop_rgb, crop_coverage = rgb[crop.slices], coverage[crop.slices]
     generators = [torch.Generator(device=model.device).manual_seed(s) for s in seeds]
@@ -336,11 +344,16 @@ def fill_region(
             model.denoiser, level.tiles, fade=tile_overlap(model.native_size, model.stride),
             on_call=progress.add, batch_tiles=tile_batch(model.device, level.tiles[0], len(seeds)),
         )  # fmt: skip
-        window_known = known[..., rows, cols]
+        window_known = pad_to(known[..., rows, cols], level.working_size)
+        window_keep = pad_to(keep_mask[..., rows, cols], level.working_size)
+        seam = None
+        if harmonize:
+            seam = SeamHarmonizer(window_known, window_keep,
+                                  level_sigma(level.content_size[0], crop.width))  # fmt: skip
         sample = repaint(
             denoiser,
-            pad_to(window_known, level.working_size).expand(len(seeds), -1, -1, -1).contiguous(),
-            pad_to(keep_mask[..., rows, cols], level.working_size),
+            window_known.expand(len(seeds), -1, -1, -1).contiguous(),
+            window_keep,
             walk,
             tables,
             generators=generators,
@@ -348,7 +361,10 @@ def fill_region(
             callback=_level_callback(on_level_preview, level, canvas),
             preview=on_level_preview is not None,
             init=init,
+            correct_x0=seam if seam is not None and previous is None else None,
         )
+        if seam is not None:
+            sample = seam(sample)
         previous = canvas.clone()
         previous[..., rows, cols] = sample[..., : level.window.height, : level.window.width]
     return [from_model_tensor(item, crop.size) for item in previous]

@@ -30,6 +30,7 @@ class FillReport:
     image_size: tuple[int, int]  # the request image (w, h)
     detail: str
     refine_strength: float
+    harmonize: bool  # the seam's colour step was removed (harmonize.py)
     regions: tuple[RegionPlan, ...]
 
     @property
@@ -43,7 +44,8 @@ class FillReport:
 
     def to_json(self) -> dict:
         """The report's JSON object: the keys and their order the CLI and the API have always
-        written (the settings' fields spread between ``dtype`` and ``model_calls``)."""
+        written (the settings' fields spread between ``dtype`` and ``model_calls``); newer keys
+        (``harmonize``) come last."""
         crop = self.crop
         return {
             "model": self.model,
@@ -60,6 +62,7 @@ class FillReport:
             "detail": self.detail,
             "refine_strength": self.refine_strength,
             "regions": self.regions_json(),
+            "harmonize": self.harmonize,
         }
 
 

@@ -32,6 +32,9 @@ class StepInfo:
 
 
 StepCallback = Callable[[StepInfo], None]
+# Applied to every x0 estimate before the reverse step uses it (the engine's seam
+# harmonisation); None = the paper's sampler.
+EstimateCorrection = Callable[[torch.Tensor], torch.Tensor]
 
 
 def gaussian_like(x: torch.Tensor, generators: Sequence[torch.Generator]) -> torch.Tensor:
@@ -66,11 +69,14 @@ def ddpm_step(
     tables: DiffusionTables,
     step: DDPMStep,
     generators: Sequence[torch.Generator],
+    correct_x0: EstimateCorrection | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """One ancestral reverse step x_t -> x_{t-1}; returns (x_prev, x0_prediction)."""
     abar, abar_prev = tables.alphas_cumprod[index], tables.alphas_cumprod_prev[index]
     beta = tables.betas[index]
     x0 = predict_x0(x_t, prediction.eps, abar)
+    if correct_x0 is not None:
+        x0 = correct_x0(x0)
     mean = (beta * abar_prev**0.5 / (1.0 - abar)) * x0 + (
         (1.0 - abar_prev) * (1.0 - beta) ** 0.5 / (1.0 - abar)
     ) * x_t
@@ -94,10 +100,13 @@ def ddim_step(
     tables: DiffusionTables,
     step: DDIMStep,
     generators: Sequence[torch.Generator],
+    correct_x0: EstimateCorrection | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """One DDIM-style reverse step with noise scale eta; returns (x_prev, x0_prediction)."""
     abar, abar_prev = tables.alphas_cumprod[index], tables.alphas_cumprod_prev[index]
     x0 = predict_x0(x_t, prediction.eps, abar)
+    if correct_x0 is not None:
+        x0 = correct_x0(x0)
     # Re-derive eps from the clamped x0 so the update stays consistent with it.
     eps = (x_t - abar**0.5 * x0) / (1.0 - abar) ** 0.5
     sigma = step.eta * ((1 - abar_prev) / (1 - abar) * (1 - abar / abar_prev)) ** 0.5
@@ -127,6 +136,7 @@ def repaint(
     callback: StepCallback | None = None,
     preview: bool = False,
     init: torch.Tensor | None = None,
+    correct_x0: EstimateCorrection | None = None,
 ) -> torch.Tensor:
     """Inpaint ``known`` where ``keep_mask`` is 0; returns the sample in [-1, 1] (N, C, H, W).
 
@@ -134,6 +144,7 @@ def repaint(
     init: an estimate of the whole clean image (same shape as ``known``) to refine: sampling then
     starts from it noised to the schedule's first index (for a schedule cut with
     ``from_index``) instead of from pure noise.
+    correct_x0: applied to every x0 estimate before the step uses it (None: the paper's walk).
     The known region of the output is only approximately the input: composite afterwards.
     """
     if len(generators) != known.shape[0]:
@@ -156,9 +167,11 @@ def repaint(
         timesteps = torch.full((x.shape[0],), tables.timesteps[current], device=x.device)
         prediction = denoiser(x, timesteps)
         if isinstance(reverse_step, DDIMStep):
-            x, x0 = ddim_step(x, prediction, current, tables, reverse_step, generators)
+            x, x0 = ddim_step(x, prediction, current, tables, reverse_step, generators,
+                              correct_x0)  # fmt: skip
         else:
-            x, x0 = ddpm_step(x, prediction, current, tables, reverse_step, generators)
+            x, x0 = ddpm_step(x, prediction, current, tables, reverse_step, generators,
+                              correct_x0)  # fmt: skip
         done += 1
         if callback is not None:
             elapsed = time.perf_counter() - started

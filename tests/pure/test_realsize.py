@@ -251,7 +251,10 @@ def test_levels_reproduce_the_original_with_a_perfect_denoiser(monkeypatch) -> N
     tell_the_oracle_where(monkeypatch, model.denoiser)
     monkeypatch.setattr(fill_plan, "TILE_FACTOR", 1)  # 32 px tiles: the 1:1 window is tiled
     coverage = mask_with((height, width), (20, 10, 50, 30))
-    request = FillRequest(Image.fromarray(pixels), coverage, SHORT, seed=0, context_margin=40)
+    # Harmonisation off: its colour-step estimate is biased on a ramp this steep (3 levels a
+    # pixel; test_harmonize bounds it on photo-like gradients). This test is about the levels.
+    request = FillRequest(Image.fromarray(pixels), coverage, SHORT, seed=0, context_margin=40,
+                          harmonize=False)  # fmt: skip
     result = Engine(model).fill(request)
     levels = result.report.regions_json()[0]["levels"]
     assert [level["working_size"] for level in levels] == [[32, 16], [48, 40]]

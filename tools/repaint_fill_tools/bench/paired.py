@@ -115,6 +115,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--long-side", type=int, default=LONG_SIDE)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--dtype", default="auto", help="as the product: auto, fp32, bf16")
+    parser.add_argument(
+        "--harmonize", default="on", choices=("on", "off", "both"),
+        help="the seam harmonisation; both: every model without it (labelled 'raw') and with it",
+    )  # fmt: skip
     parser.add_argument("--out", type=Path, required=True, help="paired.json and a picture sheet")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -126,10 +130,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"--models must name different models (folder names {labels})")
     cases = make_cases(photos, args.masks.split(","), args.long_side)
     rows_by_model: dict[str, list[Row]] = {}
+    variants = {"on": [(True, "")], "off": [(False, "")], "both": [(False, " raw"), (True, "")]}
     for spec, label in zip(args.models, labels, strict=True):
         engine = Engine.load(spec, dtype=args.dtype)
-        print(f"{label} ({spec}): {len(cases)} cases", flush=True)
-        rows_by_model[label] = run(cases, {label: ours(engine, args.preset, args.detail)}, print)
+        for harmonize, suffix in variants[args.harmonize]:
+            name = label + suffix
+            print(f"{name} ({spec}): {len(cases)} cases", flush=True)
+            method = ours(engine, args.preset, args.detail, harmonize=harmonize)
+            rows_by_model[name] = run(cases, {name: method}, print)
     rows_by_model["OpenCV Telea"] = run(cases, {"OpenCV Telea": opencv("telea")}, print)
     summary = compare(rows_by_model)
     args.out.mkdir(parents=True, exist_ok=True)
