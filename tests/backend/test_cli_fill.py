@@ -83,6 +83,18 @@ def test_fill_writes_full_image_with_untouched_pixels_identical(scene, tiny_mode
     assert x <= 20 and y <= 10 and x + w >= 44 and y + h >= 30
 
 
+def test_no_harmonize_keeps_the_sampled_colours_and_the_report_says_so(scene, tiny_model):
+    outputs = {}
+    for flag in ([], ["--no-harmonize"]):
+        assert fill(scene, tiny_model, "--seed", "2", "--report", str(scene / "r.json"), *flag) == 0
+        report = json.loads((scene / "r.json").read_text())
+        assert report["harmonize"] is not flag
+        outputs[bool(flag)] = np.asarray(Image.open(scene / "out.png").convert("RGB"), int)
+    hole = np.asarray(box_mask(72, 48, (20, 10, 44, 30))) > 0
+    assert (outputs[True][~hole] == outputs[False][~hole]).all()  # outside: never touched
+    assert (outputs[True][hole] != outputs[False][hole]).any()  # inside: the offset differs
+
+
 def test_same_seed_same_result_and_variations_get_own_files(scene, tiny_model):
     fill(scene, tiny_model, "--seed", "3")
     first = np.asarray(Image.open(scene / "out.png"))
