@@ -288,7 +288,7 @@ def _choice_note(seconds_per_call: float, size: tuple[int, int], dtype: torch.dt
         f"One model call at the box case's working size {size[0]}x{size[1]} (batch 1) took "
         f"{seconds_per_call:.3f} s here in {dtype_name(dtype)} (presets must also fit on CPUs "
         "without bf16 units). Each preset is the sweep point with the lowest SWD whose estimated "
-        "time (calls x 1.05 + 2 measuring calls, x per-call time) fits "
+        "time (calls x 1.15 + 2 measuring calls, x per-call time) fits "
         f"{PRESET_MARGIN:.0%} of its limit (fast 20 s, balanced 60 s), among the schedules with "
         "the paper's step that resample (r > 1) when any fits: the paper's ablation shows "
         "resampling is what harmonises the fill with its context and that the same calls spent "
