@@ -116,9 +116,8 @@ class SeamHarmonizer:
         self.size = self.hole.shape
         self.factor = max(1, math.ceil(math.sqrt(self.hole.sum() / MAX_UNKNOWNS)))
         self.sigma = sigma
-        self.active = bool(self.hole.any() and not self.hole.all())
         self._extend: HarmonicExtension | None = None
-        if self.active:
+        if self.hole.any() and not self.hole.all():
             coarse_hole = self.hole
             if self.factor > 1:
                 coarse_hole = _shrink(torch.from_numpy(self.hole.astype(np.float32))[None, None],
@@ -152,6 +151,6 @@ class SeamHarmonizer:
 
 
 def _shrink(tensor: torch.Tensor, factor: int) -> torch.Tensor:
-    """(1, C, H, W) averaged over factor x factor blocks (the last partial block included)."""
+    """(1, C, H, W) area-averaged to 1/factor of its size (rounded up)."""
     height, width = tensor.shape[-2:]
     return F.interpolate(tensor, size=(-(-height // factor), -(-width // factor)), mode="area")
