@@ -198,13 +198,32 @@ def output_paths(output: Path, variations: int) -> list[Path]:
 
 
 def progress_callback(quiet: bool) -> tuple[Callable[[StepInfo], None], Callable[[], None]]:
-    """A tqdm progress bar on stderr (steps and ETA) as a step callback, and its closer."""
+    """A tqdm progress bar on stderr (steps and ETA) as a step callback, and its closer.
+
+    Ctrl+C stops the fill within one model call: the interrupt is also remembered and raised
+    again at the next call, since Python drops a KeyboardInterrupt that lands in a finaliser
+    (seen once under load). The closer puts the usual handler back.
+    """
+    import signal
+    import threading
+
     from tqdm import tqdm
 
     bar = None
+    interrupted = threading.Event()
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+
+        def on_interrupt(signum: int, frame: object) -> None:
+            interrupted.set()
+            raise KeyboardInterrupt
+
+        previous = signal.signal(signal.SIGINT, on_interrupt)
 
     def on_step(info: StepInfo) -> None:
         nonlocal bar
+        if interrupted.is_set():
+            raise KeyboardInterrupt
         if bar is None:
             bar = tqdm(
                 total=info.total, unit="call", desc="RePaint", disable=quiet, file=sys.stderr
@@ -214,6 +233,8 @@ def progress_callback(quiet: bool) -> tuple[Callable[[StepInfo], None], Callable
     def close() -> None:
         if bar is not None:
             bar.close()
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
 
     return on_step, close
 

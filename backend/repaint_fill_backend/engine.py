@@ -8,7 +8,7 @@ from __future__ import annotations
 import secrets
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -38,7 +38,7 @@ from .fill_plan import (
     tile_overlap,
 )
 from .fill_report import FillReport, finest_working_size
-from .harmonize import SeamHarmonizer, level_sigma
+from .harmonize import SeamHarmonizer, level_sigma, per_item
 from .imaging import (
     fill_working_size,
     from_model_tensor,
@@ -149,10 +149,22 @@ def sample_batch(
     settings: SamplingSettings,
     seeds: list[int],
     callback: StepCallback | None = None,
+    seam_sigmas: Sequence[float] | None = None,
 ) -> torch.Tensor:
-    """RePaint on a batch at one working size; item i draws its noise from ``seeds[i]``."""
+    """RePaint on a batch at one working size; item i draws its noise from ``seeds[i]``.
+
+    ``seam_sigmas`` (one per item, as ``level_sigma`` gives it): harmonise each item's seam the
+    way a one-level fill does (every x0 estimate and the result); None = the sampler alone.
+    """
     generators = [torch.Generator(device=model.device).manual_seed(s) for s in seeds]
-    return repaint(
+    seams = None
+    if seam_sigmas is not None:
+        seams = per_item([
+            SeamHarmonizer(known[i : i + 1], keep_mask[i : i + 1] if len(keep_mask) > 1
+                           else keep_mask, sigma)
+            for i, sigma in enumerate(seam_sigmas)
+        ])  # fmt: skip
+    sample = repaint(
         model.denoiser,
         known.to(model.device),
         keep_mask.to(model.device),
@@ -161,7 +173,9 @@ def sample_batch(
         generators=generators,
         reverse_step=settings.step_kind(model.variance_type),
         callback=callback,
+        correct_x0=seams,
     )
+    return sample if seams is None else seams(sample)
 
 
 class Engine:

@@ -15,6 +15,7 @@ surroundings, and to every level's result.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
@@ -148,6 +149,15 @@ class SeamHarmonizer:
         offset = offset[0].reshape(batch, channels, height, width).to(estimate.device)
         corrected = estimate.float() + offset * weight
         return corrected.clamp(-1, 1).to(estimate.dtype)
+
+
+def per_item(seams: Sequence[SeamHarmonizer]) -> Callable[[torch.Tensor], torch.Tensor]:
+    """One correction for a batch whose item i has a hole of its own: item i by seams[i]."""
+
+    def correct(estimate: torch.Tensor) -> torch.Tensor:
+        return torch.cat([seam(estimate[i : i + 1]) for i, seam in enumerate(seams)])
+
+    return correct
 
 
 def _shrink(tensor: torch.Tensor, factor: int) -> torch.Tensor:

@@ -23,6 +23,7 @@ from repaint_fill_backend.engine import (
     run_plan,
     sample_batch,
 )
+from repaint_fill_backend.harmonize import level_sigma
 from repaint_fill_backend.imaging import composite
 from repaint_fill_backend.presets import SamplingSettings
 
@@ -107,7 +108,9 @@ def fill_samples(
                 known = torch.cat([prepared[i].known for i in chunk])
                 keep_mask = torch.cat([prepared[i].keep_mask for i in chunk])
                 seeds = [seed + i for i in chunk]
-                sampled = sample_batch(model, known, keep_mask, settings, seeds)
+                sigmas = [level_sigma(prepared[i].size[0], prepared[i].crop.width) for i in chunk]
+                sampled = sample_batch(model, known, keep_mask, settings, seeds,
+                                       seam_sigmas=sigmas)  # fmt: skip
                 for i, item in zip(chunk, sampled):
                     region = prepared[i].crop.slices
                     truth, coverage = samples[i].truth, samples[i].coverage
