@@ -188,3 +188,19 @@ def test_learned_variance_changes_the_noise_scale():
     expected = (TABLES.betas[index] / TABLES.posterior_variance[index]) ** 0.5
     assert abs(ratio - expected) < 1e-3 * expected
     assert np.isfinite(ratio) and ratio > 1
+
+
+@pytest.mark.parametrize("step", [DDPMStep(), DDIMStep(eta=0.0)])
+def test_an_x0_correction_sees_every_estimate_and_the_walk_goes_on_from_it(step):
+    """The engine's seam harmonisation hooks in here: called once per model call, and what it
+    returns is the estimate the step uses (the last step returns the estimate itself)."""
+    estimates = []
+
+    def to_grey(x0):
+        estimates.append(x0.clone())
+        return torch.full_like(x0, 0.25)
+
+    sample = run([5], correct_x0=to_grey, reverse_step=step)
+    assert len(estimates) == SCHEDULE.model_calls
+    assert torch.allclose(sample[..., 4:12, 4:12], torch.tensor(0.25), atol=1e-5)
+    assert not torch.allclose(run([5], reverse_step=step)[..., 4:12, 4:12], torch.tensor(0.25))
