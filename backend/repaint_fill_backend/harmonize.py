@@ -87,11 +87,20 @@ class HarmonicExtension:
         return result
 
 
-def local_mean(image: np.ndarray, weight: np.ndarray, sigma: float) -> np.ndarray:
-    """Gaussian mean of ``image`` (H, W, C) over the pixels where ``weight`` is 1."""
-    numerator = ndimage.gaussian_filter(image * weight[..., None], (sigma, sigma, 0))
-    denominator = ndimage.gaussian_filter(weight, sigma)[..., None]
-    return numerator / np.maximum(denominator, 1e-6)
+class LocalMeans:
+    """Gaussian means of images over the pixels where ``weight`` (H, W) is 1; the weight's own
+    blur (the denominator) is computed once for every image the harmoniser sees."""
+
+    def __init__(self, weight: np.ndarray, sigma: float):
+        self.weight = weight.astype(np.float64)
+        self.sigma = sigma
+        blurred = ndimage.gaussian_filter(self.weight, sigma)
+        self.denominator = np.maximum(blurred, 1e-6)[..., None]
+
+    def __call__(self, image: np.ndarray) -> np.ndarray:
+        """(H, W, C) -> the (H, W, C) local means (float64)."""
+        weighted = image.astype(np.float64) * self.weight[..., None]
+        return ndimage.gaussian_filter(weighted, (self.sigma, self.sigma, 0)) / self.denominator
 
 
 def level_sigma(level_width: int, image_width: int) -> float:
@@ -116,7 +125,8 @@ class SeamHarmonizer:
         self.hole = keep_mask[0, 0].float().cpu().numpy() < 0.5
         self.size = self.hole.shape
         self.factor = max(1, math.ceil(math.sqrt(self.hole.sum() / MAX_UNKNOWNS)))
-        self.sigma = sigma
+        self._outside = LocalMeans(~self.hole, sigma)
+        self._inside = LocalMeans(self.hole, sigma)
         self._extend: HarmonicExtension | None = None
         if self.hole.any() and not self.hole.all():
             coarse_hole = self.hole
@@ -135,10 +145,7 @@ class SeamHarmonizer:
         image = self.known.to(estimate.device) * (1 - weight) + estimate.float() * weight
         # All variations at once: their channels side by side share the one factorisation.
         stacked = image.cpu().permute(2, 3, 0, 1).reshape(height, width, -1).numpy()
-        stacked = stacked.astype(np.float64)
-        step = local_mean(stacked, (~self.hole).astype(np.float64), self.sigma) - local_mean(
-            stacked, self.hole.astype(np.float64), self.sigma
-        )
+        step = self._outside(stacked) - self._inside(stacked)
         offset = torch.from_numpy(step).float().permute(2, 0, 1)[None]
         if self.factor > 1:
             offset = _shrink(offset, self.factor)
