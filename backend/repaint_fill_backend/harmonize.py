@@ -125,10 +125,10 @@ class SeamHarmonizer:
         self.hole = keep_mask[0, 0].float().cpu().numpy() < 0.5
         self.size = self.hole.shape
         self.factor = max(1, math.ceil(math.sqrt(self.hole.sum() / MAX_UNKNOWNS)))
-        self._outside = LocalMeans(~self.hole, sigma)
-        self._inside = LocalMeans(self.hole, sigma)
         self._extend: HarmonicExtension | None = None
         if self.hole.any() and not self.hole.all():
+            self._outside = LocalMeans(~self.hole, sigma)
+            self._inside = LocalMeans(self.hole, sigma)
             coarse_hole = self.hole
             if self.factor > 1:
                 coarse_hole = _shrink(torch.from_numpy(self.hole.astype(np.float32))[None, None],

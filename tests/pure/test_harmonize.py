@@ -33,14 +33,13 @@ def textured(height: int, width: int, seed: int = 0) -> torch.Tensor:
 
 
 def border_step(image: torch.Tensor, keep: torch.Tensor, width: int = 3) -> float:
-    """Mean |colour difference| between the hole's outermost rows/cols and the known pixels
-    just outside them (a 1-px-wide comparison averaged along the border, per channel)."""
+    """Mean |colour difference| between the hole's top rows and the known rows just above
+    them (``width`` rows each side, averaged along the border, per channel)."""
     hole = keep[0, 0] < 0.5
     rows, cols = torch.nonzero(hole, as_tuple=True)
-    top, bottom, left, right = rows.min(), rows.max(), cols.min(), cols.max()
+    top, left, right = rows.min(), cols.min(), cols.max()
     inside = image[0, :, top : top + width, left : right + 1].mean(dim=(1, 2))
     outside = image[0, :, top - width : top, left : right + 1].mean(dim=(1, 2))
-    del bottom
     return float((inside - outside).abs().mean())
 
 
