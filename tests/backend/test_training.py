@@ -207,6 +207,21 @@ def test_native_scale_crops_keep_one_pixel_grain_and_large_ones_average_it() -> 
     assert min(contrasts) < 0.1  # a whole-frame crop: grey
 
 
+def test_a_finest_short_side_makes_the_densest_crops_show_the_downscaled_frame() -> None:
+    """With the cap, a 1-px checkerboard never reaches a crop as black and white: the densest
+    crops see a 1024 px frame at 256 px, as a working frame of that size would show it."""
+    board = (np.indices((1024, 1536)).sum(axis=0) % 2 * 255).astype(np.uint8)
+    pyramid = data.build_pyramid(np.repeat(board[..., None], 3, axis=2), finest_short_side=256)
+    shapes = [tuple(level.shape[1:]) for level in pyramid.levels]
+    assert shapes == [(256, 384), (128, 192), (64, 96)]
+    small = data.build_pyramid(np.zeros((100, 120, 3), np.uint8), finest_short_side=256)
+    assert tuple(small.levels[0].shape[1:]) == (100, 120)  # smaller images keep their pixels
+    generator = torch.Generator().manual_seed(1)
+    settings = data.CropSettings(resolution=64, brightness=0.0, contrast=0.0)
+    contrasts = [float(data.random_crop(pyramid, settings, generator).std()) for _ in range(100)]
+    assert max(contrasts) < 0.1
+
+
 def test_bf16_autocast_steps_keep_fp32_weights_and_finite_losses(tmp_path: Path) -> None:
     """Mixed precision: the step runs in bf16 autocast, weights/EMA stay fp32, loss is finite."""
     state = train(replace(tiny_config(tmp_path, steps=3), bf16=True), TINY_UNET)

@@ -128,9 +128,22 @@ class ImagePyramid:
         return min(self.levels[0].shape[1:])
 
 
-def build_pyramid(pixels: np.ndarray, smallest: int = 64) -> ImagePyramid:
-    """uint8 HxWx3 (native pixels, never downscaled) -> an ImagePyramid down to ``smallest``."""
+def build_pyramid(
+    pixels: np.ndarray, smallest: int = 64, finest_short_side: int | None = None
+) -> ImagePyramid:
+    """uint8 HxWx3 -> an ImagePyramid down to ``smallest``.
+
+    The finest level is the native pixels, or the image downscaled so its short side is
+    ``finest_short_side`` when it is larger: the densest crops then show a photo as a frame of
+    that size shows it, not the camera's 1:1 pixels (often soft: lens blur, demosaicing, JPEG).
+    """
     level = torch.from_numpy(np.array(pixels[:, :, :3])).permute(2, 0, 1).contiguous()
+    short = min(level.shape[1:])
+    if finest_short_side is not None and short > finest_short_side:
+        scale = finest_short_side / short
+        size = tuple(max(1, round(side * scale)) for side in level.shape[1:])
+        level = F.interpolate(level[None].float(), size=size, mode="area")[0]
+        level = level.round().clamp(0, 255).to(torch.uint8)
     levels = [level]
     while min(level.shape[1:]) >= 2 * smallest:
         halved = F.interpolate(level[None].float(), scale_factor=0.5, mode="area")[0]
@@ -168,12 +181,17 @@ def load_photo(path: Path) -> np.ndarray:
         return np.asarray(ImageOps.exif_transpose(raw).convert("RGB"))
 
 
-def load_training_pyramids(photo_folder: Path | None) -> list[ImagePyramid]:
-    """Every training image as an ImagePyramid: the bundled images plus the fetched photos."""
-    pyramids = [build_pyramid(_load_pixels(image)) for image in TRAINING_IMAGES]
+def load_training_pyramids(
+    photo_folder: Path | None, finest_short_side: int | None = None
+) -> list[ImagePyramid]:
+    """Every training image as an ImagePyramid: the bundled images plus the fetched photos.
+
+    ``finest_short_side`` caps the densest crops' pixel density (see ``build_pyramid``).
+    """
+    pixels = [_load_pixels(image) for image in TRAINING_IMAGES]
     if photo_folder is not None:
-        pyramids += [build_pyramid(load_photo(path)) for path in photo_files(photo_folder, "train")]
-    return pyramids
+        pixels += [load_photo(path) for path in photo_files(photo_folder, "train")]
+    return [build_pyramid(image, finest_short_side=finest_short_side) for image in pixels]
 
 
 @dataclass(frozen=True)

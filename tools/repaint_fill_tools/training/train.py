@@ -70,6 +70,7 @@ class TrainConfig:
     init_from: Path | None = None  # warm start: a diffusers UNet folder (e.g. the shipped EMA)
     final_every: int = 0  # > 0: every Nth step runs at final_resolution (mixed scales throughout)
     bf16: bool = False  # bf16 autocast (weights, optimizer and EMA stay fp32): ~2x on AMX CPUs
+    finest_short_side: int | None = None  # densest crops: images downscaled to this short side
 
 
 def learning_rate(config: TrainConfig, step: int) -> float:
@@ -209,7 +210,7 @@ def train(
     elif config.init_from is not None:
         warm_start(state, config.init_from)
     if images is None:
-        images = load_training_pyramids(config.photos)
+        images = load_training_pyramids(config.photos, config.finest_short_side)
     alphas_cumprod = linear_alphas_cumprod()
     started = last_save = time.monotonic()
     base_elapsed = state.elapsed_seconds
@@ -249,6 +250,10 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     add("--init-from", type=Path, default=None, help="warm start from this diffusers UNet folder")
     add("--final-every", type=int, default=0, help="every Nth step at the final resolution")
     add("--bf16", action="store_true", help="bf16 autocast (fp32 weights); ~2x on AMX CPUs")
+    add(
+        "--finest-short-side", type=int, default=None,
+        help="densest crops show images downscaled to this short side (default: native pixels)",
+    )  # fmt: skip
     add("--time-limit-minutes", type=float, default=None, help="stop (and save) after this long")
     add("--checkpoint-minutes", type=float, default=defaults.checkpoint_minutes)
     add("--export", type=Path, default=None, help="after training, export a diffusers model here")
@@ -264,6 +269,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         resume=args.resume, time_limit_minutes=args.time_limit_minutes,
         checkpoint_minutes=args.checkpoint_minutes, photos=args.photos,
         init_from=args.init_from, final_every=args.final_every, bf16=args.bf16,
+        finest_short_side=args.finest_short_side,
     )  # fmt: skip
 
 
