@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from helpers_oracle import oracle_model
 from PIL import Image
 from repaint_fill_backend import harmonize
-from repaint_fill_backend.denoiser import LoadedModel, Prediction
 from repaint_fill_backend.engine import Engine, FillRequest
 from repaint_fill_backend.harmonize import HarmonicExtension, SeamHarmonizer
 from repaint_fill_backend.imaging import composite
 from repaint_fill_backend.presets import SamplingSettings
-from repaint_fill_backend.schedule import linear_betas
 
 SHORT = SamplingSettings(steps=10, jump_length=2, jump_n_sample=2)
-BETAS = linear_betas()
 
 
 def box_keep(height: int, width: int, top: int, left: int, side: int) -> torch.Tensor:
@@ -107,23 +105,10 @@ def test_a_crop_that_is_all_hole_is_left_alone():
     assert torch.equal(SeamHarmonizer(estimate, keep, sigma=2.0)(estimate), estimate)
 
 
-class DarkPainter:
-    """A denoiser whose clean estimate is always a flat colour 0.5 darker than the image's:
-    the failure harmonisation is for (a fill that shows as a darker patch)."""
-
-    def __init__(self, colour: torch.Tensor):
-        self.clean = colour - 0.5
-
-    def __call__(self, x: torch.Tensor, t: torch.Tensor) -> Prediction:
-        abar = torch.tensor(np.cumprod(1 - BETAS), dtype=torch.float64)[t].to(x.dtype)
-        abar = abar.view(-1, 1, 1, 1)
-        return Prediction((x - abar.sqrt() * self.clean) / (1 - abar).sqrt())
-
-
 def test_the_engine_fill_matches_the_surroundings_only_with_harmonisation():
     colour = torch.tensor([0.3, 0.1, -0.2]).view(1, 3, 1, 1)
-    model = LoadedModel("dark", DarkPainter(colour), BETAS, 32, 8, 3, torch.device("cpu"),
-                        torch.float32, 0)  # fmt: skip
+    # the failure harmonisation is for: the clean estimate a flat colour 0.5 darker than the image
+    model = oracle_model({"constant": colour - 0.5}, native=32)
     pixels = np.broadcast_to(((colour[0, :, 0, 0] + 1) * 127.5).round().byte().numpy(),
                              (120, 160, 3)).copy()  # fmt: skip
     coverage = np.zeros((120, 160), np.uint8)

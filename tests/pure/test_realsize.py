@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from helpers_oracle import Oracle, oracle_model
 from PIL import Image
 from repaint_fill_backend import fill_plan
-from repaint_fill_backend.denoiser import LoadedModel, Prediction
+from repaint_fill_backend.denoiser import Prediction
 from repaint_fill_backend.engine import Engine, FillRequest
 from repaint_fill_backend.fill_plan import (
     ModelGeometry,
@@ -19,12 +20,9 @@ from repaint_fill_backend.fill_plan import (
 from repaint_fill_backend.presets import SamplingSettings
 from repaint_fill_backend.regions import Rect, find_regions
 from repaint_fill_backend.sampler import FillCancelled
-from repaint_fill_backend.schedule import linear_betas
 from repaint_fill_backend.tiling import TiledDenoiser
 
 SHORT = SamplingSettings(steps=10, jump_length=2, jump_n_sample=2)  # 18 calls
-BETAS = linear_betas()
-ABAR = np.cumprod(1 - BETAS)
 
 
 def mask_with(shape: tuple[int, int], *boxes: tuple[int, int, int, int]) -> np.ndarray:
@@ -180,31 +178,6 @@ def test_blending_tiles_of_a_pointwise_denoiser_equals_one_call() -> None:
 
 
 # ---- levels end to end with an oracle --------------------------------------------------------
-
-
-class Oracle:
-    """A perfect denoiser: knows the clean image of every level it is called at (a constant
-    colour needs no position; otherwise ``where`` names the level and tile of the call)."""
-
-    def __init__(self, truths: dict):
-        self.truths = truths
-        self.where: tuple[tuple[int, int], Rect] | None = None
-
-    def __call__(self, x: torch.Tensor, t: torch.Tensor) -> Prediction:
-        abar = torch.tensor(ABAR, dtype=torch.float64)[t].to(x.dtype).view(-1, 1, 1, 1)
-        if "constant" in self.truths:
-            clean = self.truths["constant"]
-        elif self.where is not None:
-            level, tile = self.where
-            clean = self.truths[level][..., tile.slices[0], tile.slices[1]]
-        else:
-            clean = self.truths[tuple(x.shape[-2:])]
-        return Prediction((x - abar.sqrt() * clean) / (1 - abar).sqrt())
-
-
-def oracle_model(truths: dict, native: int) -> LoadedModel:
-    return LoadedModel("oracle", Oracle(truths), BETAS, native, 8, 3, torch.device("cpu"),
-                       torch.float32, 0)  # fmt: skip
 
 
 def tell_the_oracle_where(monkeypatch, oracle: Oracle) -> None:
