@@ -25,7 +25,7 @@ from .choices import (
     MAX_SEED,
     MAX_VARIATIONS,
 )
-from .denoiser import LoadedModel
+from .denoiser import Denoiser, LoadedModel
 from .devices import choose_device, choose_dtype, dtype_name
 from .exceptions import FillCancelled, ImageInputError
 from .fill_plan import (
@@ -48,8 +48,8 @@ from .imaging import (
 from .models import load_model
 from .presets import SamplingSettings
 from .regions import Rect, bounding_crop, mask_bbox, plan_crop
-from .sampler import StepCallback, StepInfo, repaint
-from .schedule import diffusion_tables
+from .sampler import EstimateCorrection, StepCallback, StepInfo, repaint
+from .schedule import DiffusionTables, JumpSchedule, diffusion_tables
 from .tiling import TiledDenoiser
 
 
@@ -164,18 +164,38 @@ def sample_batch(
                            else keep_mask, sigma)
             for i, sigma in enumerate(seam_sigmas)
         ])  # fmt: skip
-    sample = repaint(
+    return harmonised_repaint(
         model.denoiser,
         known.to(model.device),
         keep_mask.to(model.device),
         settings.schedule(),
         diffusion_tables(model.training_betas, settings.steps),
+        seams,
+        anchor_estimates=True,
         generators=generators,
         reverse_step=settings.step_kind(model.variance_type),
         callback=callback,
-        correct_x0=seams,
     )
-    return sample if seams is None else seams(sample)
+
+
+def harmonised_repaint(
+    denoiser: Denoiser,
+    known: torch.Tensor,
+    keep_mask: torch.Tensor,
+    schedule: JumpSchedule,
+    tables: DiffusionTables,
+    seam: EstimateCorrection | None,
+    *,
+    anchor_estimates: bool,
+    **sampler_options,
+) -> torch.Tensor:
+    """``repaint`` with seam harmonisation: with ``anchor_estimates`` every x0 estimate's
+    colour is anchored to the surroundings (the layout's level), and the result's seam step is
+    removed; ``seam`` None is the sampler alone."""
+    correct_x0 = seam if anchor_estimates else None
+    sample = repaint(denoiser, known, keep_mask, schedule, tables, correct_x0=correct_x0,
+                     **sampler_options)  # fmt: skip
+    return sample if seam is None else seam(sample)
 
 
 class Engine:
@@ -364,21 +384,20 @@ def fill_region(
         if harmonize:
             seam = SeamHarmonizer(window_known, window_keep,
                                   level_sigma(level.content_size[0], crop.width))  # fmt: skip
-        sample = repaint(
+        sample = harmonised_repaint(
             denoiser,
             window_known.expand(len(seeds), -1, -1, -1).contiguous(),
             window_keep,
             walk,
             tables,
+            seam,
+            anchor_estimates=previous is None,
             generators=generators,
             reverse_step=settings.step_kind(model.variance_type),
             callback=_level_callback(on_level_preview, level, canvas),
             preview=on_level_preview is not None,
             init=init,
-            correct_x0=seam if seam is not None and previous is None else None,
         )
-        if seam is not None:
-            sample = seam(sample)
         previous = canvas.clone()
         previous[..., rows, cols] = sample[..., : level.window.height, : level.window.width]
     return [from_model_tensor(item, crop.size) for item in previous]
