@@ -13,7 +13,8 @@ import argparse
 import json
 import sys
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from importlib import import_module, resources
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -197,46 +198,56 @@ def output_paths(output: Path, variations: int) -> list[Path]:
     return [output.with_name(f"{output.stem}-{i}{output.suffix}") for i in range(1, variations + 1)]
 
 
-def progress_callback(quiet: bool) -> tuple[Callable[[StepInfo], None], Callable[[], None]]:
-    """A tqdm progress bar on stderr (steps and ETA) as a step callback, and its closer.
-
-    Ctrl+C stops the fill within one model call: the interrupt is also remembered and raised
-    again at the next call, since Python drops a KeyboardInterrupt that lands in a finaliser
-    (seen once under load). The closer puts the usual handler back.
-    """
+@contextmanager
+def remembered_interrupts() -> Iterator[Callable[[], None]]:
+    """Ctrl+C stops a fill within one model call: inside the block an interrupt is raised as
+    usual and also remembered, and the yielded check raises it again, since Python drops a
+    KeyboardInterrupt that lands in a finaliser (seen once under load). The usual handler is
+    put back on leaving. Off the main thread (no signals there) the check does nothing."""
     import signal
     import threading
 
+    interrupted = threading.Event()
+
+    def check() -> None:
+        if interrupted.is_set():
+            raise KeyboardInterrupt
+
+    if threading.current_thread() is not threading.main_thread():
+        yield check
+        return
+
+    def on_interrupt(signum: int, frame: object) -> None:
+        interrupted.set()
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGINT, on_interrupt)
+    try:
+        yield check
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+@contextmanager
+def progress_bar(quiet: bool) -> Iterator[Callable[[StepInfo], None]]:
+    """A tqdm progress bar on stderr (model calls and ETA) as a step callback."""
     from tqdm import tqdm
 
     bar = None
-    interrupted = threading.Event()
-    previous = None
-    if threading.current_thread() is threading.main_thread():
 
-        def on_interrupt(signum: int, frame: object) -> None:
-            interrupted.set()
-            raise KeyboardInterrupt
-
-        previous = signal.signal(signal.SIGINT, on_interrupt)
-
-    def on_step(info: StepInfo) -> None:
+    def show(info: StepInfo) -> None:
         nonlocal bar
-        if interrupted.is_set():
-            raise KeyboardInterrupt
         if bar is None:
             bar = tqdm(
                 total=info.total, unit="call", desc="RePaint", disable=quiet, file=sys.stderr
             )
         bar.update(info.step - bar.n)
 
-    def close() -> None:
+    try:
+        yield show
+    finally:
         if bar is not None:
             bar.close()
-        if previous is not None:
-            signal.signal(signal.SIGINT, previous)
-
-    return on_step, close
 
 
 def run_fill(args: argparse.Namespace) -> int:
@@ -287,14 +298,16 @@ def fill_and_save(args: argparse.Namespace, image: Image.Image, coverage: np.nda
         raise UserError(f"{args.output.parent}: output folder does not exist")
     threads = configure_threads(args.threads)
     engine = Engine.load(args.model, args.device, args.dtype)
-    on_step, close = progress_callback(args.quiet)
-    try:
+    with remembered_interrupts() as check_interrupt, progress_bar(args.quiet) as show:
+
+        def on_step(info: StepInfo) -> None:
+            check_interrupt()
+            show(info)
+
         outcome = fill(
             engine, checked, budget_seconds=args.budget, callback=on_step,
             on_budget=lambda choice: print(choice.summary(), file=sys.stderr),
         )  # fmt: skip
-    finally:
-        close()
     result, budget = outcome.result, outcome.budget
     for target, filled in zip(targets, result.fills):
         save_atomically(fill_in_original_mode(image, filled, coverage, result.crop), target)

@@ -1,5 +1,6 @@
 """`repaint-fill fill` end to end with a tiny random UNet2DModel saved in diffusers format."""
 
+import contextlib
 import json
 import shutil
 import signal
@@ -17,7 +18,7 @@ from helpers_backend import (
     save_tiny_unet,
 )
 from PIL import Image
-from repaint_fill_backend.cli import main
+from repaint_fill_backend.cli import main, remembered_interrupts
 from repaint_fill_backend.devices import cpu_has_native_bf16
 
 native_bf16 = cpu_has_native_bf16()
@@ -260,6 +261,19 @@ def test_real_size_fill_has_regions_levels_and_exact_progress(tmp_path, tiny_mod
     total = sum(level["model_calls"] for r in regions for level in r["levels"])
     assert report["model_calls"] == total
     assert f"{total}/{total}" in result.stderr  # the progress bar ran over the whole plan
+
+
+def test_a_swallowed_ctrl_c_still_stops_the_fill_at_the_next_model_call():
+    """An interrupt that Python drops (it landed in a finaliser) is raised again by the check the
+    fill's step callback runs; the usual handler is back afterwards."""
+    usual = signal.getsignal(signal.SIGINT)
+    with remembered_interrupts() as check_interrupt:
+        check_interrupt()  # nothing pending: the fill goes on
+        with contextlib.suppress(KeyboardInterrupt):  # the finaliser that swallowed it
+            signal.raise_signal(signal.SIGINT)
+        with pytest.raises(KeyboardInterrupt):
+            check_interrupt()
+    assert signal.getsignal(signal.SIGINT) is usual
 
 
 def test_cancelling_a_real_size_fill_leaves_no_file(tmp_path, tiny_model):
