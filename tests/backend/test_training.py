@@ -182,6 +182,15 @@ def test_model_card_names_every_training_image_and_licence(tmp_path: Path) -> No
     assert f"{parameter_count(state.model):,} parameters" in card
     assert "- Steps: 1 " in card
     assert "china.jpg" in card  # named as held out, never as training data
+    assert "downscaled first" not in card  # native pixels: no density cap to state
+
+
+def test_model_card_states_the_crops_density_cap(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    train(replace(tiny_config(run, steps=1), finest_short_side=256), TINY_UNET)
+    export_run(run, tmp_path / "model")
+    card = (tmp_path / "model" / "MODEL_CARD.md").read_text()
+    assert "images downscaled first to a 256 px short side when larger" in card
 
 
 def test_crop_scales_are_log_uniform_from_native_pixels_to_the_whole_frame() -> None:

@@ -108,6 +108,14 @@ def _architecture(config: dict[str, Any], parameters: int) -> list[str]:
     ]
 
 
+def _finest(config: dict[str, Any]) -> str:
+    """The crop density cap of ``--finest-short-side``, as a clause of the crops line."""
+    cap = config.get("finest_short_side")  # run_info stores the config as strings
+    if cap in (None, "None"):
+        return ""
+    return f"; images downscaled first to a {cap} px short side when larger"
+
+
 def _training(info: dict[str, Any]) -> list[str]:
     """Markdown lines describing the training run."""
     config = info["config"]
@@ -118,7 +126,8 @@ def _training(info: dict[str, Any]) -> list[str]:
         f"- Steps: {info['steps']} (AdamW lr {config['lr']} with warm-up and cosine decay, "
         f"EMA decay {config['ema_decay']}; the shipped weights are the EMA).",
         f"- Crops: random squares at every scale (side drawn log-uniformly from 1:1 pixels to "
-        f"the whole short side, cut from an image pyramid), resized to {config['resolution']}px "
+        f"the whole short side, cut from an image pyramid{_finest(config)}), resized to "
+        f"{config['resolution']}px "
         f"(batch {config['batch_size']}); every {config.get('final_every', '0')}th step (0 = "
         f"none) and the last {config['final_steps']} planned steps at "
         f"{config['final_resolution']}px (batch {config['final_batch_size']}). Horizontal flips, "
