@@ -93,6 +93,11 @@ def add_sampling_arguments(parser: argparse.ArgumentParser) -> None:
         help="keep the fill's colours as sampled (default: remove the colour step at the "
         "selection's border)",
     )  # fmt: skip
+    parser.add_argument(
+        "--no-detail-match", dest="detail_match", action="store_false",
+        help="keep the fill's fine detail as sampled (default: raise its grain to the "
+        "surroundings' level)",
+    )  # fmt: skip
     parser.add_argument("--model", default=EMBEDDED, help="embedded, a folder, .pt, or a hub id")
     parser.add_argument("--device", choices=DEVICE_CHOICES, default="auto")
     parser.add_argument("--dtype", choices=DTYPE_CHOICES, default="auto")
@@ -291,6 +296,7 @@ def fill_and_save(args: argparse.Namespace, image: Image.Image, coverage: np.nda
     request = FillRequest(
         image, coverage, settings, args.seed, args.variations, args.context_margin,
         detail=args.detail, refine_strength=args.refine_strength, harmonize=args.harmonize,
+        detail_match=args.detail_match,
     )  # fmt: skip
     checked = check_request(request)  # fail on bad input before the (slow) model load
     targets = output_paths(args.output, args.variations)

@@ -26,6 +26,7 @@ from .choices import (
     MAX_VARIATIONS,
 )
 from .denoiser import Denoiser, LoadedModel
+from .detail_match import match_detail
 from .devices import choose_device, choose_dtype, dtype_name
 from .exceptions import FillCancelled, ImageInputError
 from .fill_plan import (
@@ -67,6 +68,7 @@ class FillRequest:
     refine_strength: float = DEFAULT_REFINE_STRENGTH
     drop_levels: int = 0  # leave out this many finest levels (a time budget sets it)
     harmonize: bool = True  # remove the colour step at the hole's border (harmonize.py)
+    detail_match: bool = True  # raise the fill's grain to its surroundings' (detail_match.py)
 
 
 @dataclass(frozen=True)
@@ -286,7 +288,8 @@ def run_plan(
     callback: StepCallback | None = None,
     on_preview: PreviewCallback | None = None,
 ) -> FillResult:
-    """Carry out a plan: each region level by level; the results pasted into one crop."""
+    """Carry out a plan: each region level by level (its grain then matched to the
+    surroundings' unless asked not to); the results pasted into one crop."""
     started = time.perf_counter()
     rgb, coverage = to_rgb8(request.image), request.coverage
     base_seed = request.seed if request.seed is not None else secrets.randbelow(2**31)
@@ -299,6 +302,9 @@ def run_plan(
         preview = _region_preview(on_preview, canvases[0], crop, place, coverage, region_plan)
         fills = fill_region(model, rgb, coverage, region_plan, plan.settings, seeds, progress,
                             preview, harmonize=request.harmonize)  # fmt: skip
+        if request.detail_match:
+            region = region_plan.region.crop.slices
+            fills = [match_detail(fill, rgb[region], coverage[region]) for fill in fills]
         for canvas, fill in zip(canvases, fills):
             canvas[place.slices] = fill
     report = FillReport(
@@ -316,6 +322,7 @@ def run_plan(
         detail=plan.detail,
         refine_strength=plan.refine_strength,
         harmonize=request.harmonize,
+        detail_match=request.detail_match,
         regions=plan.regions,
     )
     return FillResult(crop=crop, fills=canvases, report=report)

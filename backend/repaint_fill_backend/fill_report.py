@@ -32,6 +32,7 @@ class FillReport:
     refine_strength: float
     harmonize: bool  # the seam's colour step was removed (harmonize.py)
     regions: tuple[RegionPlan, ...]
+    detail_match: bool = True  # the fill's grain was matched to its surroundings' (detail_match.py)
 
     @property
     def depth(self) -> int:
@@ -45,7 +46,7 @@ class FillReport:
     def to_json(self) -> dict:
         """The report's JSON object: the keys and their order the CLI and the API have always
         written (the settings' fields spread between ``dtype`` and ``model_calls``); newer keys
-        (``harmonize``) come last."""
+        (``harmonize``, ``detail_match``) come last."""
         crop = self.crop
         return {
             "model": self.model,
@@ -63,6 +64,7 @@ class FillReport:
             "refine_strength": self.refine_strength,
             "regions": self.regions_json(),
             "harmonize": self.harmonize,
+            "detail_match": self.detail_match,
         }
 
 

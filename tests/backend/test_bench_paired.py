@@ -79,6 +79,21 @@ def test_harmonize_both_pairs_each_model_with_and_without_it(tmp_path):
     assert summary[1]["swd"] != summary[0]["swd"]  # the harmonised fill is another picture
 
 
+def test_detail_match_both_pairs_each_model_with_and_without_it(tmp_path):
+    photos = _photos(tmp_path / "photos")
+    model = save_tiny_unet(tmp_path / "m", seed=4)
+    out = tmp_path / "out"
+    paired.main(["--photos", str(photos), "--models", str(model), "--limit", "1",
+                 "--long-side", "256", "--detail", "coarse", "--dtype", "fp32",
+                 "--detail-match", "both", "--out", str(out)])  # fmt: skip
+    summary = json.loads((out / "paired.json").read_text())["summary"]
+    assert [entry["model"] for entry in summary] == ["m soft", "m", "OpenCV Telea"]
+    assert summary[1]["swd"] != summary[0]["swd"]  # the matched fill is another picture
+    assert paired.variants("both", "both") == [
+        (False, False, " raw soft"), (False, True, " raw"), (True, False, " soft"), (True, True, "")
+    ]  # fmt: skip
+
+
 def test_two_models_with_the_same_folder_name_are_refused(tmp_path):
     photos = _photos(tmp_path / "photos")
     one, two = save_tiny_unet(tmp_path / "a" / "m"), save_tiny_unet(tmp_path / "b" / "m")

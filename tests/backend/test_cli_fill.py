@@ -84,16 +84,27 @@ def test_fill_writes_full_image_with_untouched_pixels_identical(scene, tiny_mode
     assert x <= 20 and y <= 10 and x + w >= 44 and y + h >= 30
 
 
-def test_no_harmonize_keeps_the_sampled_colours_and_the_report_says_so(scene, tiny_model):
+@pytest.mark.parametrize(("option", "key"), [("--no-harmonize", "harmonize"),
+                                             ("--no-detail-match", "detail_match")])  # fmt: skip
+def test_turning_a_correction_off_keeps_the_sampled_fill_and_the_report_says_so(
+    scene, tiny_model, option, key
+):
+    model = tiny_model
+    if key == "detail_match":
+        # grain around the hole to match, and the shipped model's soft fill (a random UNet
+        # paints noise grainier than any photo, which detail matching rightly leaves alone)
+        noise = np.random.default_rng(0).normal(128, 40, (48, 72, 3))
+        Image.fromarray(np.clip(noise, 0, 255).astype(np.uint8)).save(scene / "image.png")
+        model = "embedded"
     outputs = {}
-    for flag in ([], ["--no-harmonize"]):
-        assert fill(scene, tiny_model, "--seed", "2", "--report", str(scene / "r.json"), *flag) == 0
+    for flag in ([], [option]):
+        assert fill(scene, model, "--seed", "2", "--report", str(scene / "r.json"), *flag) == 0
         report = json.loads((scene / "r.json").read_text())
-        assert report["harmonize"] is not flag
+        assert report[key] is not flag
         outputs[bool(flag)] = np.asarray(Image.open(scene / "out.png").convert("RGB"), int)
     hole = np.asarray(box_mask(72, 48, (20, 10, 44, 30))) > 0
     assert (outputs[True][~hole] == outputs[False][~hole]).all()  # outside: never touched
-    assert (outputs[True][hole] != outputs[False][hole]).any()  # inside: the offset differs
+    assert (outputs[True][hole] != outputs[False][hole]).any()  # inside: the fill differs
 
 
 def test_same_seed_same_result_and_variations_get_own_files(scene, tiny_model):

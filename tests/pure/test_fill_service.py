@@ -32,7 +32,7 @@ NATIVE, STRIDE = 32, 8
 REPORT_KEYS = [
     "model", "device", "dtype", "steps", "jump_length", "jump_n_sample", "start_resampling",
     "reverse_step", "eta", "model_calls", "seconds", "seeds", "variations", "working_size",
-    "crop", "image_size", "detail", "refine_strength", "regions", "harmonize",
+    "crop", "image_size", "detail", "refine_strength", "regions", "harmonize", "detail_match",
 ]  # fmt: skip
 
 
@@ -85,6 +85,7 @@ def test_the_report_json_keeps_the_keys_order_and_values_of_the_old_dict():
         "crop": [crop.x, crop.y, crop.width, crop.height], "image_size": [240, 160],
         "detail": "native", "refine_strength": plan.refine_strength,
         "regions": [region.report() for region in plan.regions], "harmonize": True,
+        "detail_match": True,
     }  # fmt: skip
     assert result.seeds == [3, 4] and isinstance(report["seconds"], float)
     assert len(report["regions"]) == 2 and result.report.depth > 1

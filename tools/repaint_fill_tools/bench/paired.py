@@ -104,6 +104,16 @@ def lines(summary: list[dict]) -> list[str]:
     return out
 
 
+def variants(harmonize: str, detail_match: str) -> list[tuple[bool, bool, str]]:
+    """(harmonize, detail_match, label suffix) of every variant each model runs, the product's
+    own (both on) last; "both" runs a step off (labelled 'raw' / 'soft') and on."""
+    steps = {"on": [(True, "")], "off": [(False, "")]}
+    harmonize_options = steps.get(harmonize, [(False, " raw"), (True, "")])
+    detail_options = steps.get(detail_match, [(False, " soft"), (True, "")])
+    return [(h, d, h_suffix + d_suffix) for h, h_suffix in harmonize_options
+            for d, d_suffix in detail_options]  # fmt: skip
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m repaint_fill_tools.bench.paired")
     parser.add_argument("--photos", type=Path, required=True, help="folder of unseen photos")
@@ -119,6 +129,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--harmonize", default="on", choices=("on", "off", "both"),
         help="the seam harmonisation; both: every model without it (labelled 'raw') and with it",
     )  # fmt: skip
+    parser.add_argument(
+        "--detail-match", default="on", choices=("on", "off", "both"),
+        help="matching the fill's grain to its surroundings'; both: every model without it "
+        "(labelled 'soft') and with it",
+    )  # fmt: skip
     parser.add_argument("--out", type=Path, required=True, help="paired.json and a picture sheet")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -130,13 +145,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"--models must name different models (folder names {labels})")
     cases = make_cases(photos, args.masks.split(","), args.long_side)
     rows_by_model: dict[str, list[Row]] = {}
-    variants = {"on": [(True, "")], "off": [(False, "")], "both": [(False, " raw"), (True, "")]}
     for spec, label in zip(args.models, labels, strict=True):
         engine = Engine.load(spec, dtype=args.dtype)
-        for harmonize, suffix in variants[args.harmonize]:
+        for harmonize, detail_match, suffix in variants(args.harmonize, args.detail_match):
             name = label + suffix
             print(f"{name} ({spec}): {len(cases)} cases", flush=True)
-            method = ours(engine, args.preset, args.detail, harmonize=harmonize)
+            method = ours(engine, args.preset, args.detail, harmonize=harmonize,
+                          detail_match=detail_match)  # fmt: skip
             rows_by_model[name] = run(cases, {name: method}, print)
     rows_by_model["OpenCV Telea"] = run(cases, {"OpenCV Telea": opencv("telea")}, print)
     summary = compare(rows_by_model)

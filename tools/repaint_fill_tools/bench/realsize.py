@@ -138,6 +138,7 @@ def ours(
     refine_strength: float = DEFAULT_REFINE_STRENGTH,
     native_factor: float = NATIVE_FACTOR,
     harmonize: bool = True,
+    detail_match: bool = True,
 ) -> Callable[[Case, int], tuple[np.ndarray, int]]:
     """A fill method: the product's fill of the case (seeded), composited; the settings this
     benchmark and the paired one chose can be varied."""
@@ -145,7 +146,8 @@ def ours(
     def fill(case: Case, seed: int) -> tuple[np.ndarray, int]:
         request = FillRequest(Image.fromarray(case.truth), case.coverage, PRESETS[preset],
                               seed=seed, context_margin=64, detail=detail,
-                              refine_strength=refine_strength, harmonize=harmonize)  # fmt: skip
+                              refine_strength=refine_strength, harmonize=harmonize,
+                              detail_match=detail_match)  # fmt: skip
         model = engine.model
         plan = plan_fill(case.coverage, model_geometry(model),
                          request.settings, detail=detail, context_margin=64,
