@@ -43,11 +43,13 @@ def match_detail(fill: np.ndarray, original: np.ndarray, coverage: np.ndarray) -
     coverage 0 never change. A crop with no known pixels around the hole is returned as it is.
     """
     hole = coverage > 0
-    near = ndimage.binary_dilation(hole, iterations=SEAM)
-    ring = ndimage.binary_dilation(hole, iterations=RING) & ~near
-    if not hole.any() or not ring.any():
+    if not hole.any() or hole.all():
         return fill
-    inner = ndimage.binary_erosion(hole, iterations=SEAM)
+    outside = ndimage.distance_transform_edt(~hole)  # px to the hole, 0 inside it
+    ring = (outside > SEAM) & (outside <= RING)
+    if not ring.any():
+        return fill
+    inner = ndimage.distance_transform_edt(hole) > SEAM
     if not inner.any():  # a hole thinner than the seam bands: measure all of it
         inner = hole
     seen = composite(original, fill, coverage).astype(np.float32)
