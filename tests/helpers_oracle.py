@@ -41,3 +41,24 @@ def oracle_model(truths: dict, native: int) -> LoadedModel:
     """The oracle as a loaded model of native size ``native`` on the CPU in fp32."""
     return LoadedModel("oracle", Oracle(truths), BETAS, native, 8, 3, torch.device("cpu"),
                        torch.float32, 0)  # fmt: skip
+
+
+def fills_without_and_with(
+    model: LoadedModel, pixels: np.ndarray, coverage: np.ndarray, settings, step: str, **options
+) -> dict[bool, np.ndarray]:
+    """The engine's fill over ``pixels`` as the user sees it, with the FillRequest flag ``step``
+    off and on (seed 0), after checking that each report says which ran."""
+    from PIL import Image
+    from repaint_fill_backend.engine import Engine, FillRequest
+    from repaint_fill_backend.imaging import composite
+
+    filled = {}
+    for on in (False, True):
+        request = FillRequest(Image.fromarray(pixels), coverage, settings, seed=0,
+                              **options, **{step: on})  # fmt: skip
+        result = Engine(model).fill(request)
+        assert getattr(result.report, step) is on and result.report.to_json()[step] is on
+        picture, region = pixels.copy(), result.crop.slices
+        picture[region] = composite(pixels[region], result.fills[0], coverage[region])
+        filled[on] = picture
+    return filled

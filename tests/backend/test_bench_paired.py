@@ -67,28 +67,21 @@ def test_the_same_model_twice_gives_the_same_fills(tmp_path):
     assert all(difference["mean"] == 0.0 for difference in by_level.values())
 
 
-def test_harmonize_both_pairs_each_model_with_and_without_it(tmp_path):
+@pytest.mark.parametrize(("option", "off_label"), [("--harmonize", "raw"),
+                                                   ("--detail-match", "soft")])  # fmt: skip
+def test_both_pairs_each_model_without_and_with_the_step(tmp_path, option, off_label):
     photos = _photos(tmp_path / "photos")
     model = save_tiny_unet(tmp_path / "m", seed=4)
     out = tmp_path / "out"
     paired.main(["--photos", str(photos), "--models", str(model), "--limit", "1",
                  "--long-side", "256", "--detail", "coarse", "--dtype", "fp32",
-                 "--harmonize", "both", "--out", str(out)])  # fmt: skip
+                 option, "both", "--out", str(out)])  # fmt: skip
     summary = json.loads((out / "paired.json").read_text())["summary"]
-    assert [entry["model"] for entry in summary] == ["m raw", "m", "OpenCV Telea"]
-    assert summary[1]["swd"] != summary[0]["swd"]  # the harmonised fill is another picture
+    assert [entry["model"] for entry in summary] == [f"m {off_label}", "m", "OpenCV Telea"]
+    assert summary[1]["swd"] != summary[0]["swd"]  # with the step, the fill is another picture
 
 
-def test_detail_match_both_pairs_each_model_with_and_without_it(tmp_path):
-    photos = _photos(tmp_path / "photos")
-    model = save_tiny_unet(tmp_path / "m", seed=4)
-    out = tmp_path / "out"
-    paired.main(["--photos", str(photos), "--models", str(model), "--limit", "1",
-                 "--long-side", "256", "--detail", "coarse", "--dtype", "fp32",
-                 "--detail-match", "both", "--out", str(out)])  # fmt: skip
-    summary = json.loads((out / "paired.json").read_text())["summary"]
-    assert [entry["model"] for entry in summary] == ["m soft", "m", "OpenCV Telea"]
-    assert summary[1]["swd"] != summary[0]["swd"]  # the matched fill is another picture
+def test_both_steps_both_run_every_combination_the_products_last():
     assert paired.variants("both", "both") == [
         (False, False, " raw soft"), (False, True, " raw"), (True, False, " soft"), (True, True, "")
     ]  # fmt: skip

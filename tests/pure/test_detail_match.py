@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from helpers_oracle import oracle_model
-from PIL import Image
+from helpers_oracle import fills_without_and_with, oracle_model
 from repaint_fill_backend.detail_match import MAX_GAIN, match_detail
-from repaint_fill_backend.engine import Engine, FillRequest
 from repaint_fill_backend.imaging import composite
 from repaint_fill_backend.presets import SamplingSettings
 from scipy import ndimage
@@ -137,15 +135,10 @@ def test_the_engine_fill_gets_the_grain_only_with_detail_matching():
     coverage = np.zeros((96, 96), np.uint8)
     coverage[32:64, 32:64] = 255
     settings = SamplingSettings(steps=10, jump_length=2, jump_n_sample=2)
+    filled = fills_without_and_with(model, pixels, coverage, settings, "detail_match",
+                                    context_margin=8)  # fmt: skip
     detail = {}
-    for on in (False, True):
-        request = FillRequest(Image.fromarray(pixels), coverage, settings, seed=0,
-                              context_margin=8, detail_match=on)  # fmt: skip
-        result = Engine(model).fill(request)
-        assert result.report.detail_match is on
-        assert result.report.to_json()["detail_match"] is on
-        filled, region = pixels.copy(), result.crop.slices
-        filled[region] = composite(pixels[region], result.fills[0], coverage[region])
-        assert np.array_equal(filled[coverage == 0], pixels[coverage == 0])
-        detail[on] = fine_detail(filled, inner(coverage))
+    for on, picture in filled.items():
+        assert np.array_equal(picture[coverage == 0], pixels[coverage == 0])
+        detail[on] = fine_detail(picture, inner(coverage))
     assert detail[True] > 1.8 * detail[False]

@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from helpers_oracle import oracle_model
-from PIL import Image
+from helpers_oracle import fills_without_and_with, oracle_model
 from repaint_fill_backend import harmonize
-from repaint_fill_backend.engine import Engine, FillRequest
 from repaint_fill_backend.harmonize import HarmonicExtension, SeamHarmonizer
-from repaint_fill_backend.imaging import composite
 from repaint_fill_backend.presets import SamplingSettings
 
 SHORT = SamplingSettings(steps=10, jump_length=2, jump_n_sample=2)
@@ -114,15 +111,9 @@ def test_the_engine_fill_matches_the_surroundings_only_with_harmonisation():
     coverage = np.zeros((120, 160), np.uint8)
     coverage[40:80, 50:110] = 255  # crop 100x80 > 1.5 x 32: a coarse pass, then refinement
     hole = coverage > 0
-    errors = {}
-    for on in (False, True):
-        request = FillRequest(Image.fromarray(pixels), coverage, SHORT, seed=0,
-                              context_margin=20, harmonize=on)  # fmt: skip
-        result = Engine(model).fill(request)
-        assert result.report.harmonize is on
-        filled, region = pixels.copy(), result.crop.slices
-        filled[region] = composite(pixels[region], result.fills[0], coverage[region])
-        errors[on] = np.abs(filled[hole].astype(int) - pixels[hole].astype(int)).mean()
+    filled = fills_without_and_with(model, pixels, coverage, SHORT, "harmonize", context_margin=20)
+    errors = {on: np.abs(picture[hole].astype(int) - pixels[hole].astype(int)).mean()
+              for on, picture in filled.items()}  # fmt: skip
     assert errors[False] > 40  # the raw fill is the darker patch
     assert errors[True] < 6  # harmonised, it takes the surroundings' colour
 
