@@ -67,8 +67,8 @@ def local_mean(values: np.ndarray, where: np.ndarray) -> np.ndarray:
     """(H, W, C) Gaussian means (AREA_SIGMA) of ``values`` over the pixels ``where`` is True,
     at every pixel; where the neighbourhood holds too few of them, the mean over all of them.
 
-    Measured on a grid of AREA_STEP px cells and interpolated back (the maps are smooth), so a
-    4000 px crop costs what a 500 px one would.
+    Measured on a grid of AREA_STEP px cells and interpolated back (the maps are smooth), so the
+    wide neighbourhood costs a blur of a 64x smaller map.
     """
     mask = torch.from_numpy(where.astype(np.float32))[None, None]
     weighted = torch.from_numpy(values * where[..., None]).permute(2, 0, 1)[None]
