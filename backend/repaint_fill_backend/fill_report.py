@@ -32,7 +32,7 @@ class FillReport:
     refine_strength: float
     harmonize: bool  # the seam's colour step was removed (harmonize.py)
     regions: tuple[RegionPlan, ...]
-    detail_match: bool = True  # the fill's grain was matched to its surroundings' (detail_match.py)
+    detail_match: bool  # the fill's grain was matched to its surroundings' (detail_match.py)
 
     @property
     def depth(self) -> int:

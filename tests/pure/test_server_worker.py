@@ -81,7 +81,7 @@ class FakeEngine:
 
 def fake_report(seed: int | None) -> FillReport:
     return FillReport("fake", "cpu", "fp32", SETTINGS, 4, 0.0, (seed or 0,), 1, (8, 8),
-                      Rect(0, 0, 8, 8), (8, 8), "native", 0.5, True, ())  # fmt: skip
+                      Rect(0, 0, 8, 8), (8, 8), "native", 0.5, True, (), True)  # fmt: skip
 
 
 def manager_with(engines: dict[str, FakeEngine], queue_size: int = 8) -> tuple[JobManager, list]:
