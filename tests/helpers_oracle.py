@@ -9,7 +9,11 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from PIL import Image
 from repaint_fill_backend.denoiser import LoadedModel, Prediction
+from repaint_fill_backend.engine import Engine, FillRequest
+from repaint_fill_backend.imaging import composite
+from repaint_fill_backend.presets import SamplingSettings
 from repaint_fill_backend.regions import Rect
 from repaint_fill_backend.schedule import linear_betas
 
@@ -44,14 +48,15 @@ def oracle_model(truths: dict, native: int) -> LoadedModel:
 
 
 def fills_without_and_with(
-    model: LoadedModel, pixels: np.ndarray, coverage: np.ndarray, settings, step: str, **options
+    model: LoadedModel,
+    pixels: np.ndarray,
+    coverage: np.ndarray,
+    settings: SamplingSettings,
+    step: str,
+    **options,
 ) -> dict[bool, np.ndarray]:
     """The engine's fill over ``pixels`` as the user sees it, with the FillRequest flag ``step``
     off and on (seed 0), after checking that each report says which ran."""
-    from PIL import Image
-    from repaint_fill_backend.engine import Engine, FillRequest
-    from repaint_fill_backend.imaging import composite
-
     filled = {}
     for on in (False, True):
         request = FillRequest(Image.fromarray(pixels), coverage, settings, seed=0,
