@@ -350,3 +350,50 @@ def test_compare_by_noise_tables_every_model_at_every_scale() -> None:
         ("| second", "whole frame"), ("| first", "1:1 pixels"), ("| second", "1:1 pixels"),
     ]  # fmt: skip
     assert rows[0][2:] != rows[1][2:]
+
+
+def tiny_export(folder: Path, config: dict, seed: int) -> Path:
+    """A tiny random UNet exported as the training run exports (fp16 diffusers layout)."""
+    torch.manual_seed(seed)
+    return export_diffusers(config, UNet2DModel(**config).state_dict(), folder)
+
+
+def test_blend_lies_between_its_parents_and_writes_a_card_naming_them(tmp_path: Path) -> None:
+    from repaint_fill_tools.training.blend import main as blend_main
+    from repaint_fill_tools.training.blend import weights_sha256
+
+    first = tiny_export(tmp_path / "first", TINY_UNET, seed=1)
+    second = tiny_export(tmp_path / "second", TINY_UNET, seed=2)
+    assert (
+        blend_main([str(first), str(second), "--weight", "0.25", "--out", str(tmp_path / "b")]) == 0
+    )
+
+    weights = [
+        UNet2DModel.from_pretrained(folder / "unet").state_dict()
+        for folder in (first, second, tmp_path / "b")
+    ]
+    key = "conv_in.weight"
+    expected = 0.75 * weights[0][key].float() + 0.25 * weights[1][key].float()
+    assert torch.allclose(weights[2][key].float(), expected, atol=2e-3)
+    assert not torch.allclose(weights[2][key], weights[0][key])  # it moved towards the second
+    card = (tmp_path / "b" / "MODEL_CARD.md").read_text()
+    assert f"| 0.75 | `{first}` | `{weights_sha256(first)}` |" in card
+    assert f"| 0.25 | `{second}` | `{weights_sha256(second)}` |" in card
+    for image in data.TRAINING_IMAGES:
+        assert f"| {image.name} | {image.source} | {image.licence} |" in card
+    assert "Licence obligations of the weights" in card  # the photos' CC-BY-SA / GPL terms
+
+
+def test_blend_refuses_two_architectures_and_a_weight_outside_0_1(tmp_path: Path, capsys) -> None:
+    from repaint_fill_tools.training.blend import main as blend_main
+
+    first = tiny_export(tmp_path / "first", TINY_UNET, seed=1)
+    wider = tiny_export(tmp_path / "wider", {**TINY_UNET, "block_out_channels": (8, 32)}, seed=2)
+    for second, weight in ((wider, "0.5"), (first, "1.5")):
+        with pytest.raises(SystemExit) as stopped:
+            blend_main([str(first), str(second), "--weight", weight, "--out", str(tmp_path / "b")])
+        assert stopped.value.code == 2
+    errors = capsys.readouterr().err
+    assert "different UNet configurations: cannot blend" in errors
+    assert "the second model's share, from 0 to 1, not 1.5" in errors
+    assert not (tmp_path / "b").exists()  # nothing written for a refused blend

@@ -12,8 +12,16 @@ from typing import Any
 import torch
 from diffusers import UNet2DModel
 
-from repaint_fill_tools.training.data import TRAINING_IMAGES, VALIDATION_ONLY
-from repaint_fill_tools.training.held_out import train_vs_held_out
+from repaint_fill_tools.training.data import (
+    TRAINING_IMAGES,
+    VALIDATION_ONLY,
+    load_training_pyramids,
+)
+from repaint_fill_tools.training.held_out import (
+    load_validation_images,
+    mean_loss,
+    train_vs_held_out,
+)
 from repaint_fill_tools.training.model import (
     BETA_END,
     BETA_START,
@@ -217,4 +225,70 @@ def write_model_card(run_dir: Path, export_dir: Path) -> Path:
     }
     path = export_dir / "MODEL_CARD.md"
     path.write_text(render_model_card(info, dict(unet.config), measured))
+    return path
+
+
+def _blend_losses(unet: UNet2DModel, photos: Path | None) -> list[str]:
+    """The blend's held-out loss against each parent's share of the training data, at 64 px."""
+    held_out = load_validation_images(photos)
+    if held_out is None:
+        return []
+    model = unet.float().eval()
+    held = mean_loss(model, held_out, 64)
+    lines = ["- Epsilon MSE on 128 fixed crops at every scale, 64 px (the training resolution):"]
+    sets = {"the bundled images": load_training_pyramids(None)}
+    if photos is not None:
+        sets["the bundled images and the `train` photos"] = load_training_pyramids(photos)
+    for name, images in sets.items():
+        train = mean_loss(model, images, 64)
+        lines.append(f"  {name} {train:.4f}, held-out {held:.4f} (ratio {held / train:.2f});")
+    named = "scikit-learn china/flower" + (" and the fetched `val` photos" if photos else "")
+    lines[-1] = lines[-1].rstrip(";") + f". Held-out photos: {named}."
+    return lines
+
+
+def write_blend_card(
+    out: Path, parents: list[tuple[float, Path, str]], photos: Path | None
+) -> Path:
+    """Write ``out/MODEL_CARD.md`` for a blend written by ``training.blend``.
+
+    ``parents``: (share, folder, weights sha256) of the first and the second model.
+    """
+    weight = parents[1][0]
+    unet = UNet2DModel.from_pretrained(out / "unet")
+    parameters = sum(p.numel() for p in unet.parameters())
+    lines = ["# RePaint Fill embedded model", ""]
+    lines += [
+        "A small unconditional DDPM shipped inside the package as the default model: a "
+        "weight-space blend of two trained models of one architecture "
+        f"(`python -m repaint_fill_tools.training.blend FIRST SECOND --weight {weight}`: "
+        f"{1 - weight:g} x the first + {weight:g} x the second, per weight).",
+        "",
+        "## Architecture",
+        "",
+        *_architecture(dict(unet.config), parameters),
+        f"- Weights file: {(out / WEIGHTS_FILE).stat().st_size / 1e6:.1f} MB.",
+        *_blend_losses(unet, photos),
+        "",
+        "## Parents",
+        "",
+        "| share | folder when blended | weights sha256 |",
+        "|---|---|---|",
+        *(f"| {share:g} | `{folder}` | `{sha256}` |" for share, folder, sha256 in parents),
+        "",
+        "## Training data",
+        "",
+        "Between them the parents trained on at most the images below: the bundled images and "
+        "the photo manifest's `train` split.",
+        "",
+        *_images_table(),
+        "",
+        *_photos_section(True),
+        "Grey images were expanded to RGB.",
+        "",
+    ]
+    validation = " and ".join(VALIDATION_ONLY)
+    lines += [LIMITS.format(count=len(TRAINING_IMAGES), validation=validation)]
+    path = out / "MODEL_CARD.md"
+    path.write_text("\n".join(lines))
     return path
