@@ -352,6 +352,52 @@ def test_compare_by_noise_tables_every_model_at_every_scale() -> None:
     assert rows[0][2:] != rows[1][2:]
 
 
+def test_per_image_ratios_show_a_gap_only_where_the_model_does_worse_on_held_out_photos() -> None:
+    """A model that predicts no noise scores about 1 on every image: ratio about 1, with 1 inside
+    its interval. A model that takes the noisy input for the noise does worse on dark images
+    than on mid-grey ones: with grey training images and dark held-out photos its ratio and the
+    whole interval lie above 1, and the table names each held-out photo with its loss."""
+    from repaint_fill_tools.training.compare import per_image_table
+    from repaint_fill_tools.training.held_out import per_image_loss
+
+    class Output:
+        def __init__(self, sample: torch.Tensor) -> None:
+            self.sample = sample
+
+    class Zero(torch.nn.Module):
+        def forward(self, noisy, timesteps):
+            return Output(torch.zeros_like(noisy))
+
+    class NoisyIsNoise(torch.nn.Module):
+        def forward(self, noisy, timesteps):
+            return Output(noisy)
+
+    def flat(level: int) -> data.ImagePyramid:
+        return data.build_pyramid(np.full((96, 96, 3), level, np.uint8))
+
+    train = [flat(120 + k) for k in range(len(data.TRAINING_IMAGES) + 3)]
+    held_out = {"dark-a.jpg": flat(10), "dark-b.jpg": flat(20), "dark-c.jpg": flat(5)}
+    assert per_image_loss(Zero(), train[:2], 16, crops=8) == per_image_loss(
+        Zero(), train[:2], 16, crops=8
+    )  # seeded: every model sees the same noisy crops
+    lines = per_image_table({"zero": Zero(), "noisy": NoisyIsNoise()}, train, held_out)
+
+    def ratio(row: str) -> tuple[float, float, float]:
+        cell = row.split(" | ")[-1].rstrip(" |")  # "1.00 (0.98-1.02)"
+        value, interval = cell.split(" (")
+        low, high = interval.rstrip(")").split("-")
+        return float(value), float(low), float(high)
+
+    rows = {tuple(line.split(" | ")[:2]): line for line in lines if line.startswith("| ")}
+    value, low, high = ratio(rows[("| zero", "bundled (13)")])
+    assert 0.8 < value < 1.2 and low <= 1.0 <= high
+    value, low, high = ratio(rows[("| noisy", "all (16)")])
+    assert value > 1.2 and low > 1.0
+    photo_rows = [line for line in lines if line.startswith("| dark-")]
+    assert [row.split(" | ")[0] for row in photo_rows] == ["| dark-a.jpg", "| dark-b.jpg",
+                                                           "| dark-c.jpg"]  # fmt: skip
+
+
 def tiny_export(folder: Path, config: dict, seed: int) -> Path:
     """A tiny random UNet exported as the training run exports (fp16 diffusers layout)."""
     torch.manual_seed(seed)

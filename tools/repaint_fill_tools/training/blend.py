@@ -26,8 +26,6 @@ from repaint_fill_tools.training.checkpoint import export_diffusers
 from repaint_fill_tools.training.model_card import write_blend_card
 
 WEIGHTS_NAME = "diffusion_pytorch_model.safetensors"
-# Configuration keys that describe bookkeeping, not the network: they may differ between parents.
-_NOT_ARCHITECTURE = {"_diffusers_version", "_name_or_path", "_use_default_values"}
 
 
 def unet_folder(model_folder: Path) -> Path:
@@ -41,9 +39,9 @@ def weights_sha256(model_folder: Path) -> str:
 
 
 def architecture(model_folder: Path) -> dict:
-    """The UNet's configuration without the bookkeeping keys."""
+    """The UNet's configuration without diffusers' bookkeeping keys (``_class_name``, ...)."""
     config = UNet2DModel.load_config(unet_folder(model_folder))
-    return {key: value for key, value in config.items() if key not in _NOT_ARCHITECTURE}
+    return {key: value for key, value in config.items() if not key.startswith("_")}
 
 
 def blend_state_dicts(

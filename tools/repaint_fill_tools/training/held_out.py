@@ -18,23 +18,32 @@ from repaint_fill_tools.training.data import (
     load_photo,
     load_training_pyramids,
     photo_files,
+    random_crop,
 )
 from repaint_fill_tools.training.loss import diffusion_loss
 from repaint_fill_tools.training.model import linear_alphas_cumprod
 
 
-def load_validation_images(photo_folder: Path | None = None) -> list[ImagePyramid] | None:
-    """Held-out photos: scikit-learn's samples plus the fetched val/ split (None if none)."""
-    pyramids = []
+def load_named_validation_images(photo_folder: Path | None = None) -> dict[str, ImagePyramid]:
+    """Held-out photos by file name: scikit-learn's samples plus the fetched val/ split."""
+    pyramids = {}
     try:
         from sklearn.datasets import load_sample_images
 
-        pyramids += [build_pyramid(pixels.copy()) for pixels in load_sample_images().images]
+        samples = load_sample_images()
+        for filename, pixels in zip(samples.filenames, samples.images, strict=True):
+            pyramids[Path(filename).name] = build_pyramid(pixels.copy())
     except ImportError:
         pass
     if photo_folder is not None:
-        pyramids += [build_pyramid(load_photo(path)) for path in photo_files(photo_folder, "val")]
-    return pyramids or None
+        for path in photo_files(photo_folder, "val"):
+            pyramids[path.name] = build_pyramid(load_photo(path))
+    return pyramids
+
+
+def load_validation_images(photo_folder: Path | None = None) -> list[ImagePyramid] | None:
+    """Held-out photos: scikit-learn's samples plus the fetched val/ split (None if none)."""
+    return list(load_named_validation_images(photo_folder).values()) or None
 
 
 # The breakdown by noise level: timestep bands from nearly clean (where a sampler adds the finest
@@ -113,3 +122,30 @@ def train_vs_held_out(
         "train": mean_loss(model, load_training_pyramids(photo_folder), resolution),
         "held_out": mean_loss(model, validation, resolution),
     }
+
+
+@torch.no_grad()
+def per_image_loss(
+    model: torch.nn.Module, images: list[ImagePyramid], resolution: int = 64, crops: int = 32
+) -> list[float]:
+    """Epsilon MSE of each image on ``crops`` seeded crops at every scale, uniform timesteps.
+
+    Image k's crops, timesteps and noise come from a generator seeded with k, so every model is
+    scored on the same noisy inputs; the spread over images says how far a difference between
+    two sets of images (training, held-out) is the images' own difficulty.
+    """
+    alphas_cumprod = linear_alphas_cumprod()
+    settings = CropSettings(resolution=resolution)
+    losses = []
+    for index, image in enumerate(images):
+        generator = torch.Generator().manual_seed(index)
+        clean = torch.stack([random_crop(image, settings, generator) for _ in range(crops)])
+        timesteps = torch.randint(0, alphas_cumprod.numel(), (crops,), generator=generator)
+        noise = torch.randn(clean.shape, generator=generator)
+        chunks = zip(clean.split(16), timesteps.split(16), noise.split(16), strict=True)
+        total = sum(
+            float(diffusion_loss(model, chunk, alphas_cumprod, steps, eps)) * len(chunk)
+            for chunk, steps, eps in chunks
+        )
+        losses.append(total / crops)
+    return losses
