@@ -307,23 +307,32 @@ def test_held_out_scales_draw_only_one_pixel_or_only_whole_frame_crops() -> None
         scale_settings("half", 64)
 
 
+class Output:
+    """What a diffusers UNet returns: the prediction as ``.sample``."""
+
+    def __init__(self, sample: torch.Tensor) -> None:
+        self.sample = sample
+
+
+class Zero(torch.nn.Module):
+    """Predicts no noise at all: its epsilon MSE is the noise's variance, about 1."""
+
+    def forward(self, noisy, timesteps):
+        return Output(torch.zeros_like(noisy))
+
+
+class NoisyIsNoise(torch.nn.Module):
+    """Takes the noisy input for the noise: right at high noise, wrong near t = 0."""
+
+    def forward(self, noisy, timesteps):
+        return Output(noisy)
+
+
 def test_loss_by_noise_scores_every_model_on_the_same_noisy_crops() -> None:
     """A model that always predicts zero noise scores the noise's variance (about 1) in every
     band, and the same numbers on a second call; a model that takes the noisy input for the
     noise is nearly right at high noise and wrong at low noise: the bands are noise levels."""
     from repaint_fill_tools.training.held_out import NOISE_BANDS, loss_by_noise
-
-    class Output:
-        def __init__(self, sample: torch.Tensor) -> None:
-            self.sample = sample
-
-    class Zero(torch.nn.Module):
-        def forward(self, noisy, timesteps):
-            return Output(torch.zeros_like(noisy))
-
-    class NoisyIsNoise(torch.nn.Module):
-        def forward(self, noisy, timesteps):
-            return Output(noisy)
 
     grey = data.build_pyramid(np.full((96, 96, 3), 128, np.uint8))
     zero = loss_by_noise(Zero(), [grey], 16, crops=20)
@@ -359,18 +368,6 @@ def test_per_image_ratios_show_a_gap_only_where_the_model_does_worse_on_held_out
     whole interval lie above 1, and the table names each held-out photo with its loss."""
     from repaint_fill_tools.training.compare import per_image_table
     from repaint_fill_tools.training.held_out import per_image_loss
-
-    class Output:
-        def __init__(self, sample: torch.Tensor) -> None:
-            self.sample = sample
-
-    class Zero(torch.nn.Module):
-        def forward(self, noisy, timesteps):
-            return Output(torch.zeros_like(noisy))
-
-    class NoisyIsNoise(torch.nn.Module):
-        def forward(self, noisy, timesteps):
-            return Output(noisy)
 
     def flat(level: int) -> data.ImagePyramid:
         return data.build_pyramid(np.full((96, 96, 3), level, np.uint8))

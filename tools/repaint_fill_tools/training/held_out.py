@@ -65,6 +65,24 @@ def scale_settings(scale: str, resolution: int) -> CropSettings:
     raise ValueError(f"unknown crop scale {scale!r}; choose one of {', '.join(CROP_SCALES)}")
 
 
+def seeded_loss(
+    model: torch.nn.Module,
+    clean: torch.Tensor,
+    timesteps: torch.Tensor,
+    alphas_cumprod: torch.Tensor,
+    generator: torch.Generator,
+) -> float:
+    """Epsilon MSE of ``clean`` noised at ``timesteps`` with noise drawn from ``generator``, in
+    batches of 16: the same numbers for every model given the same generator state."""
+    noise = torch.randn(clean.shape, generator=generator)
+    chunks = zip(clean.split(16), timesteps.split(16), noise.split(16), strict=True)
+    total = sum(
+        float(diffusion_loss(model, chunk, alphas_cumprod, steps, eps)) * len(chunk)
+        for chunk, steps, eps in chunks
+    )
+    return total / len(clean)
+
+
 @torch.no_grad()
 def loss_by_noise(
     model: torch.nn.Module,
@@ -85,13 +103,7 @@ def loss_by_noise(
     losses = []
     for low, high in NOISE_BANDS:
         timesteps = torch.randint(low, high, (crops,), generator=generator)
-        noise = torch.randn(clean.shape, generator=generator)
-        chunks = zip(clean.split(16), timesteps.split(16), noise.split(16), strict=True)
-        total = sum(
-            float(diffusion_loss(model, chunk, alphas_cumprod, steps, eps)) * len(chunk)
-            for chunk, steps, eps in chunks
-        )
-        losses.append(total / crops)
+        losses.append(seeded_loss(model, clean, timesteps, alphas_cumprod, generator))
     return losses
 
 
@@ -141,11 +153,5 @@ def per_image_loss(
         generator = torch.Generator().manual_seed(index)
         clean = torch.stack([random_crop(image, settings, generator) for _ in range(crops)])
         timesteps = torch.randint(0, alphas_cumprod.numel(), (crops,), generator=generator)
-        noise = torch.randn(clean.shape, generator=generator)
-        chunks = zip(clean.split(16), timesteps.split(16), noise.split(16), strict=True)
-        total = sum(
-            float(diffusion_loss(model, chunk, alphas_cumprod, steps, eps)) * len(chunk)
-            for chunk, steps, eps in chunks
-        )
-        losses.append(total / crops)
+        losses.append(seeded_loss(model, clean, timesteps, alphas_cumprod, generator))
     return losses
