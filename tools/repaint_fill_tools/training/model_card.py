@@ -235,15 +235,17 @@ def _blend_losses(unet: UNet2DModel, photos: Path | None) -> list[str]:
         return []
     model = unet.float().eval()
     held = mean_loss(model, held_out, 64)
-    lines = ["- Epsilon MSE on 128 fixed crops at every scale, 64 px (the training resolution):"]
+    named = "scikit-learn china/flower" + (" and the fetched `val` photos" if photos else "")
+    lines = [
+        "- Epsilon MSE on 128 fixed crops at every scale, 64 px (the training resolution), "
+        f"held-out photos ({named}) against training images:"
+    ]
     sets = {"the bundled images": load_training_pyramids(None)}
     if photos is not None:
         sets["the bundled images and the `train` photos"] = load_training_pyramids(photos)
     for name, images in sets.items():
         train = mean_loss(model, images, 64)
-        lines.append(f"  {name} {train:.4f}, held-out {held:.4f} (ratio {held / train:.2f});")
-    named = "scikit-learn china/flower" + (" and the fetched `val` photos" if photos else "")
-    lines[-1] = lines[-1].rstrip(";") + f". Held-out photos: {named}."
+        lines.append(f"  - {name} {train:.4f}, held-out {held:.4f} (ratio {held / train:.2f})")
     return lines
 
 
