@@ -6,6 +6,7 @@ Everything runs on CPU with a tiny UNet2DModel at 16x16 so each test takes a few
 from __future__ import annotations
 
 import json
+import re
 import threading
 from collections.abc import Iterator
 from dataclasses import replace
@@ -182,6 +183,10 @@ def test_model_card_names_every_training_image_and_licence(tmp_path: Path) -> No
     assert f"{parameter_count(state.model):,} parameters" in card
     assert "- Steps: 1 " in card
     assert "china.jpg" in card  # named as held out, never as training data
+    # memorising, with its spread over images: "training images 0.1234, held-out photos ...:
+    # ratio 1.02 (5-95% bootstrap interval over images 0.90-1.15)."
+    spread = r"ratio \d\.\d\d \(5-95% bootstrap interval over images \d\.\d\d-\d\.\d\d\)"
+    assert re.search(r"training images \d\.\d{4}, held-out photos \d\.\d{4}: " + spread, card)
     assert "downscaled first" not in card  # native pixels: no density cap to state
 
 

@@ -36,6 +36,7 @@ from repaint_fill_tools.training.held_out import (
     loss_by_noise,
     mean_loss,
     per_image_loss,
+    ratio_with_interval,
 )
 
 
@@ -50,20 +51,6 @@ def noise_table(models: dict[str, torch.nn.Module], held_out: list, resolution: 
                 losses = loss_by_noise(model, held_out, resolution, scale)
             lines.append(f"| {name} | {scale} | " + " | ".join(f"{v:.5f}" for v in losses) + " |")
     return lines
-
-
-def ratio_interval(
-    held_out: np.ndarray, train: np.ndarray, draws: int = 2000
-) -> tuple[float, float, float]:
-    """Mean held-out loss / mean training loss, and its 5-95% bootstrap interval over images."""
-    generator = np.random.default_rng(0)
-    ratios = [
-        generator.choice(held_out, held_out.size).mean()
-        / generator.choice(train, train.size).mean()
-        for _ in range(draws)
-    ]
-    low, high = np.percentile(ratios, [5, 95])
-    return float(held_out.mean() / train.mean()), float(low), float(high)
 
 
 def per_image_table(
@@ -82,7 +69,7 @@ def per_image_table(
             unseen = np.asarray(per_image_loss(model, list(held_out.values())))
         by_photo[name] = unseen
         for label, images in (("bundled", seen[:bundled]), ("all", seen)):
-            ratio, low, high = ratio_interval(unseen, images)
+            ratio, low, high = ratio_with_interval(unseen, images)
             lines.append(
                 f"| {name} | {label} ({images.size}) | {images.mean():.4f} | {unseen.mean():.4f} "
                 f"| {ratio:.2f} ({low:.2f}-{high:.2f}) |"
