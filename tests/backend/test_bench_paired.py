@@ -100,3 +100,23 @@ def test_paired_difference_counts_the_cases_where_the_new_model_is_lower():
     assert result["mean"] == pytest.approx(-2.0)
     assert result["standard_error"] == pytest.approx(np.std([-2, 1, -5], ddof=1) / np.sqrt(3))
     assert (result["lower"], result["cases"]) == (2, 3)
+
+
+def test_jobs_fill_the_models_in_parallel_processes_with_the_same_numbers(tmp_path):
+    """--jobs 2 runs each model in its own process: every case's score is what one process
+    gives, in --models order."""
+    photos = _photos(tmp_path / "photos")
+    first = save_tiny_unet(tmp_path / "first", seed=5)
+    second = save_tiny_unet(tmp_path / "second", seed=6)
+    reports = []
+    for jobs in ("1", "2"):
+        out = tmp_path / f"out{jobs}"
+        paired.main(["--photos", str(photos), "--models", str(first), str(second),
+                     "--limit", "1", "--long-side", "256", "--detail", "coarse", "--dtype",
+                     "fp32", "--jobs", jobs, "--out", str(out)])  # fmt: skip
+        reports.append(json.loads((out / "paired.json").read_text()))
+    assert list(reports[1]["per_case_swd"]) == ["first", "second", "OpenCV Telea"]
+    assert reports[1]["per_case_swd"] == reports[0]["per_case_swd"]
+    with pytest.raises(SystemExit):
+        paired.main(["--photos", str(photos), "--models", str(first), "--jobs", "0",
+                     "--out", str(tmp_path / "none")])  # fmt: skip

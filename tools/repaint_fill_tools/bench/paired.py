@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -114,6 +116,40 @@ def variants(harmonize: str, detail_match: str) -> list[tuple[bool, bool, str]]:
             for d, d_suffix in detail_options]  # fmt: skip
 
 
+def model_rows(
+    spec: str, label: str, cases: list, args: argparse.Namespace
+) -> dict[str, list[Row]]:
+    """Every variant of one model on every case: {variant name: rows}. Runs in a worker process
+    under ``--jobs``, so it loads its own engine and sets its own thread count."""
+    torch.set_num_threads(args.threads)
+    engine = Engine.load(spec, dtype=args.dtype)
+    rows = {}
+    for harmonize, detail_match, suffix in variants(args.harmonize, args.detail_match):
+        name = label + suffix
+        print(f"{name} ({spec}): {len(cases)} cases", flush=True)
+        method = ours(engine, args.preset, args.detail, harmonize=harmonize,
+                      detail_match=detail_match)  # fmt: skip
+        rows[name] = run(cases, {name: method}, print)
+    return rows
+
+
+def every_model_rows(
+    cases: list, args: argparse.Namespace, labels: list[str]
+) -> dict[str, list[Row]]:
+    """Rows of every model in ``--models`` order, computed ``--jobs`` models at a time (each in
+    its own process; fills are seeded per case, so the numbers do not depend on it)."""
+    models = list(zip(args.models, labels, strict=True))
+    if args.jobs == 1:
+        results = [model_rows(spec, label, cases, args) for spec, label in models]
+    else:
+        # spawn: a fresh interpreter per worker, never a fork of torch's thread pools
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(args.jobs, mp_context=context) as pool:
+            futures = [pool.submit(model_rows, spec, label, cases, args) for spec, label in models]
+            results = [future.result() for future in futures]
+    return {name: rows for result in results for name, rows in result.items()}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m repaint_fill_tools.bench.paired")
     parser.add_argument("--photos", type=Path, required=True, help="folder of unseen photos")
@@ -134,6 +170,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="matching the fill's grain to its surroundings'; both: every model without it "
         "(labelled 'soft') and with it",
     )  # fmt: skip
+    parser.add_argument(
+        "--jobs", type=int, default=1,
+        help="models filled at once, each in its own process with --threads threads (the same "
+        "numbers; the seconds column then measures a shared CPU)",
+    )  # fmt: skip
     parser.add_argument("--out", type=Path, required=True, help="paired.json and a picture sheet")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -143,16 +184,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     labels = [Path(spec).name or spec for spec in args.models]
     if len(set(labels)) < len(labels):
         parser.error(f"--models must name different models (folder names {labels})")
+    if args.jobs < 1:
+        parser.error("--jobs must be at least 1")
     cases = make_cases(photos, args.masks.split(","), args.long_side)
-    rows_by_model: dict[str, list[Row]] = {}
-    for spec, label in zip(args.models, labels, strict=True):
-        engine = Engine.load(spec, dtype=args.dtype)
-        for harmonize, detail_match, suffix in variants(args.harmonize, args.detail_match):
-            name = label + suffix
-            print(f"{name} ({spec}): {len(cases)} cases", flush=True)
-            method = ours(engine, args.preset, args.detail, harmonize=harmonize,
-                          detail_match=detail_match)  # fmt: skip
-            rows_by_model[name] = run(cases, {name: method}, print)
+    rows_by_model = every_model_rows(cases, args, labels)
     rows_by_model["OpenCV Telea"] = run(cases, {"OpenCV Telea": opencv("telea")}, print)
     summary = compare(rows_by_model)
     args.out.mkdir(parents=True, exist_ok=True)
