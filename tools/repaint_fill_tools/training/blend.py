@@ -22,15 +22,10 @@ import torch
 from diffusers import UNet2DModel
 from safetensors.torch import load_file
 
-from repaint_fill_tools.training.checkpoint import export_diffusers
+from repaint_fill_tools.training.checkpoint import export_diffusers, unet_folder
 from repaint_fill_tools.training.model_card import write_blend_card
 
 WEIGHTS_NAME = "diffusion_pytorch_model.safetensors"
-
-
-def unet_folder(model_folder: Path) -> Path:
-    """The UNet's folder of a diffusers model folder (or the folder itself when it is the UNet)."""
-    return model_folder / "unet" if (model_folder / "unet").is_dir() else model_folder
 
 
 def weights_sha256(model_folder: Path) -> str:

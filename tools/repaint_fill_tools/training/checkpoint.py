@@ -78,6 +78,11 @@ def ema_model(model_config: dict[str, Any], ema: dict[str, torch.Tensor]) -> UNe
     return model.eval()
 
 
+def unet_folder(model_folder: Path) -> Path:
+    """The UNet's folder of a diffusers model folder (or the folder itself when it is the UNet)."""
+    return model_folder / "unet" if (model_folder / "unet").is_dir() else model_folder
+
+
 def export_diffusers(
     model_config: dict[str, Any], ema: dict[str, torch.Tensor], out_dir: Path
 ) -> Path:

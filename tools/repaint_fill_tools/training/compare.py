@@ -28,6 +28,7 @@ import numpy as np
 import torch
 from diffusers import UNet2DModel
 
+from repaint_fill_tools.training.checkpoint import unet_folder
 from repaint_fill_tools.training.data import TRAINING_IMAGES, ImagePyramid, load_training_pyramids
 from repaint_fill_tools.training.held_out import (
     CROP_SCALES,
@@ -98,8 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     held_out = list(named_held_out.values())
     models = {}
     for folder in args.models:
-        unet_folder = folder / "unet" if (folder / "unet").is_dir() else folder
-        model = UNet2DModel.from_pretrained(unet_folder).float().eval()
+        model = UNet2DModel.from_pretrained(unet_folder(folder)).float().eval()
         models[str(folder)] = model  # the path: two folders of the same name stay apart
         for resolution in (64, 128):
             with torch.autocast("cpu", dtype=torch.bfloat16):

@@ -139,27 +139,39 @@ def ratio_with_interval(
     return float(held_out.mean() / train.mean()), float(low), float(high)
 
 
-def train_vs_held_out(
+def held_out_against(
     model: torch.nn.Module,
-    resolution: int = 64,
+    training_sets: dict[str, list[ImagePyramid]],
     photo_folder: Path | None = None,
-    train: list[ImagePyramid] | None = None,
-) -> dict[str, float] | None:
-    """Per-image losses at ``resolution`` (``per_image_loss``), averaged over the training images
-    (``train``, default all of ``load_training_pyramids``) and over the held-out photos, with
-    the held-out / training ratio and its interval over images: {"train", "held_out", "ratio",
-    "low", "high"}, or None when there is no held-out photo."""
+    resolution: int = 64,
+) -> dict[str, dict[str, float]] | None:
+    """Per-image losses at ``resolution`` (``per_image_loss``): the held-out photos' (scored
+    once) against each named set of training images, with the held-out / training ratio and its
+    interval over images: {set name: {"train", "held_out", "ratio", "low", "high"}}, or None
+    when there is no held-out photo."""
     validation = load_validation_images(photo_folder)
     if validation is None:
         return None
     model = model.float().eval()
-    if train is None:
-        train = load_training_pyramids(photo_folder)
-    seen = np.asarray(per_image_loss(model, train, resolution))
     unseen = np.asarray(per_image_loss(model, validation, resolution))
-    ratio, low, high = ratio_with_interval(unseen, seen)
-    return {"train": float(seen.mean()), "held_out": float(unseen.mean()), "ratio": ratio,
-            "low": low, "high": high}  # fmt: skip
+    results = {}
+    for name, images in training_sets.items():
+        seen = np.asarray(per_image_loss(model, images, resolution))
+        ratio, low, high = ratio_with_interval(unseen, seen)
+        results[name] = {"train": float(seen.mean()), "held_out": float(unseen.mean()),
+                         "ratio": ratio, "low": low, "high": high}  # fmt: skip
+    return results
+
+
+def train_vs_held_out(
+    model: torch.nn.Module, resolution: int = 64, photo_folder: Path | None = None
+) -> dict[str, float] | None:
+    """``held_out_against`` all of ``load_training_pyramids``: {"train", "held_out", "ratio",
+    "low", "high"}, or None when there is no held-out photo."""
+    results = held_out_against(
+        model, {"train": load_training_pyramids(photo_folder)}, photo_folder, resolution
+    )
+    return None if results is None else results["train"]
 
 
 @torch.no_grad()

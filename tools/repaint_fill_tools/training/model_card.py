@@ -17,15 +17,14 @@ from repaint_fill_tools.training.data import (
     VALIDATION_ONLY,
     load_training_pyramids,
 )
-from repaint_fill_tools.training.held_out import (
-    train_vs_held_out,
-)
+from repaint_fill_tools.training.held_out import held_out_against, train_vs_held_out
 from repaint_fill_tools.training.model import (
     BETA_END,
     BETA_START,
     DESIGN_FORWARD_128_SECONDS,
     DESIGN_TRAIN_STEP_64_SECONDS,
     TRAIN_TIMESTEPS,
+    parameter_count,
 )
 from repaint_fill_tools.training.photo_sources import RESERVED_PACKAGES, load_manifest
 
@@ -243,12 +242,10 @@ def _blend_losses(unet: UNet2DModel, photos: Path | None) -> list[str]:
     sets = {"the bundled images": load_training_pyramids(None)}
     if photos is not None:
         sets["the bundled images and the `train` photos"] = load_training_pyramids(photos)
-    for name, images in sets.items():
-        losses = train_vs_held_out(unet, 64, photos, train=images)
-        if losses is None:
-            return []
-        lines.append("  - " + _loss_clause(losses, name))
-    return lines
+    results = held_out_against(unet, sets, photos)
+    if results is None:
+        return []
+    return lines + ["  - " + _loss_clause(losses, name) for name, losses in results.items()]
 
 
 def write_blend_card(
@@ -260,7 +257,6 @@ def write_blend_card(
     """
     weight = parents[1][0]
     unet = UNet2DModel.from_pretrained(out / "unet")
-    parameters = sum(p.numel() for p in unet.parameters())
     lines = ["# RePaint Fill embedded model", ""]
     lines += [
         "A small unconditional DDPM shipped inside the package as the default model: a "
@@ -270,7 +266,7 @@ def write_blend_card(
         "",
         "## Architecture",
         "",
-        *_architecture(dict(unet.config), parameters),
+        *_architecture(dict(unet.config), parameter_count(unet)),
         f"- Weights file: {(out / WEIGHTS_FILE).stat().st_size / 1e6:.1f} MB.",
         *_blend_losses(unet, photos),
         "",

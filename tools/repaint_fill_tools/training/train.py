@@ -27,6 +27,7 @@ from repaint_fill_tools.training.checkpoint import (
     load_checkpoint_payload,
     restore_state,
     save_checkpoint,
+    unet_folder,
 )
 from repaint_fill_tools.training.data import (
     CropSettings,
@@ -182,12 +183,11 @@ def write_checkpoint(state: TrainState, config: TrainConfig) -> None:
     (config.out / RUN_INFO_NAME).write_text(json.dumps(info, indent=2) + "\n")
 
 
-def warm_start(state: TrainState, unet_folder: Path) -> None:
+def warm_start(state: TrainState, model_folder: Path) -> None:
     """Start weights and EMA from a saved UNet (same architecture), e.g. the shipped model."""
     from diffusers import UNet2DModel
 
-    folder = unet_folder / "unet" if (unet_folder / "unet").is_dir() else unet_folder
-    weights = UNet2DModel.from_pretrained(folder).float().state_dict()
+    weights = UNet2DModel.from_pretrained(unet_folder(model_folder)).float().state_dict()
     state.model.load_state_dict(weights)
     state.ema = {name: value.detach().clone() for name, value in weights.items()}
 
